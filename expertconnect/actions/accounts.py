@@ -1,0 +1,59 @@
+"""Registration (user + credit account + initial ledger entry, one transaction), login, logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+
+from expertconnect.auth import TokenClaims
+from expertconnect.db.queries import credits as credits_q
+from expertconnect.db.queries import users as users_q
+from expertconnect.errors import Unauthorized, ValidationError
+from expertconnect.services import Services
+
+INITIAL_CREDIT_DESCRIPTION = "Initial free credit"
+
+_UNIQUE_FIELDS = {
+    "users_username_lower_key": ("username", "A user with that username already exists."),
+    "users_email_lower_key": ("email", "A user with that email already exists."),
+}
+
+
+def _auth_payload(user: dict, token: str) -> dict:
+    return {"id": user["id"], "username": user["username"], "email": user["email"],
+            "first_name": user["first_name"], "last_name": user["last_name"], "token": token}
+
+
+async def register(services: Services, *, username: str, email: str, password: str,
+                   first_name: str, last_name: str) -> dict:
+    password_hash = await services.passwords.hash(password)
+    initial = services.config.credits.initial_free
+    try:
+        async with services.db.transaction() as conn:
+            user = await users_q.insert_user(
+                conn, username=username, email=email, password_hash=password_hash,
+                first_name=first_name, last_name=last_name)
+            await credits_q.insert_account(conn, user["id"], initial)
+            if initial > 0:
+                await credits_q.insert_transaction(
+                    conn, user_id=user["id"], transaction_type="initial", amount=initial,
+                    description=INITIAL_CREDIT_DESCRIPTION)
+    except asyncpg.UniqueViolationError as exc:
+        field, message = _UNIQUE_FIELDS.get(exc.constraint_name, ("username", "Already exists."))
+        raise ValidationError.single(field, message) from None
+    return _auth_payload(user, services.tokens.issue(user["id"]))
+
+
+async def login(services: Services, *, username: str, password: str) -> dict:
+    account = await users_q.get_login(services.db, username)
+    # Checked even for an unknown username (against a decoy hash): same answer, same cost.
+    ok = await services.passwords.check(password, account["password_hash"] if account else None)
+    if not ok:
+        raise Unauthorized("Invalid username or password")
+    return _auth_payload(account, services.tokens.issue(account["id"]))
+
+
+async def logout(services: Services, claims: TokenClaims) -> None:
+    expires_at = dt.datetime.fromtimestamp(claims.expires_at, dt.timezone.utc)
+    await users_q.insert_revoked_token(services.db, claims.jti, claims.user_id, expires_at)

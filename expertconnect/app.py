@@ -1,0 +1,36 @@
+"""make_app: the one place that joins the routes to their handlers."""
+
+from __future__ import annotations
+
+import logging
+
+import tornado.web
+
+from expertconnect.handlers import base, users
+from expertconnect.handlers.base import NotFoundHandler
+from expertconnect.services import Services
+
+access_log = logging.getLogger("tornado.access")
+
+HANDLER_MODULES = [base, users]
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """The access log without the query string: it can carry ?token=."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    request = handler.request
+    access_log.log(level, "%d %s %s (%s) %.2fms", status, request.method, request.path,
+                   request.remote_ip, 1000.0 * request.request_time())
+
+
+def make_app(services: Services) -> tornado.web.Application:
+    routes = [(pattern, handler, {"services": services})
+              for module in HANDLER_MODULES for pattern, handler in module.ROUTES]
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"services": services},
+        log_function=_log_request,
+        compress_response=False,
+    )

@@ -1,0 +1,95 @@
+"""Passwords (bcrypt, always in an executor) and tokens (JWT HS256, algorithm pinned)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+import jwt
+
+log = logging.getLogger(__name__)
+
+JWT_ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti"]
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    jti: uuid.UUID
+    expires_at: int
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class PasswordHasher:
+    """bcrypt off the event loop. bcrypt releases the GIL, so hashes run in parallel threads."""
+
+    def __init__(self, rounds: int):
+        self.rounds = rounds
+        # Checked against when the username is unknown, so that case costs what a wrong
+        # password costs and the timing does not reveal which usernames exist.
+        self._decoy_hash = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds))
+
+    async def hash(self, password: str) -> str:
+        salt = bcrypt.gensalt(self.rounds)
+        hashed = await asyncio.get_running_loop().run_in_executor(
+            None, bcrypt.hashpw, password.encode(), salt)
+        return hashed.decode()
+
+    async def check(self, password: str, password_hash: str | None) -> bool:
+        stored = password_hash.encode() if password_hash else self._decoy_hash
+        matches = await asyncio.get_running_loop().run_in_executor(
+            None, bcrypt.checkpw, password.encode(), stored)
+        return matches and password_hash is not None
+
+
+class TokenIssuer:
+    def __init__(self, secret: str, ttl_seconds: int):
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, user_id: int) -> str:
+        now = int(time.time())
+        claims = {"sub": str(user_id), "iat": now, "exp": now + self.ttl_seconds,
+                  "jti": str(uuid.uuid4())}
+        return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
+
+    def decode(self, token: str) -> TokenClaims:
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=[JWT_ALGORITHM],
+                                options={"require": REQUIRED_CLAIMS})
+            user_id = int(claims["sub"])
+            jti = uuid.UUID(str(claims["jti"]))
+            expires_at = int(claims["exp"])
+        except (jwt.PyJWTError, ValueError, TypeError, AttributeError) as exc:
+            raise InvalidToken(str(exc)) from None
+        if not 0 < user_id < 2**63:
+            raise InvalidToken("subject out of range")
+        return TokenClaims(user_id=user_id, jti=jti, expires_at=expires_at)
+
+
+def load_or_create_secret(configured: str, var_dir: Path) -> str:
+    """The configured secret, else one generated once and kept in var/jwt_secret (0600)."""
+    if configured:
+        return configured
+    path = var_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    log.warning("auth.jwt_secret is not set: generated one into %s; set it in config "
+                "to share tokens between hosts", path)
+    return secret

@@ -1,0 +1,175 @@
+"""Configuration: config.yaml merged with EXPERTCONNECT_<SECTION>_<KEY> overrides, typed and
+validated once at start-up. A bad or unknown key stops start-up with a message naming it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "EXPERTCONNECT_"
+
+
+class ConfigError(Exception):
+    """Raised for a config file or override that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_size: int = 65536
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    dsn: str = ""
+    name: str = "expertconnect"
+    pool_min: int = 2
+    pool_max: int = 10
+    acquire_timeout: float = 5.0
+    command_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    jwt_secret: str = ""
+    token_ttl_seconds: int = 86400
+    bcrypt_rounds: int = 12
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    auth_per_minute: int = 10
+    default_per_minute: int = 60
+
+
+@dataclass(frozen=True)
+class CreditsConfig:
+    initial_free: int = 1
+    price_usd: Decimal = Decimal("1.00")
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
+    credits: CreditsConfig = field(default_factory=CreditsConfig)
+    # Where generated state lives: the JWT secret and the private PostgreSQL cluster.
+    var_dir: Path = Path("var")
+
+
+# Checks beyond the type: key -> (predicate, what a good value looks like).
+_RULES = {
+    "server.port": (lambda v: 0 <= v <= 65535, "a port number 0..65535"),
+    "server.max_body_size": (lambda v: v >= 1024, "at least 1024 bytes"),
+    "database.pool_min": (lambda v: v >= 1, "at least 1"),
+    "database.pool_max": (lambda v: v >= 1, "at least 1"),
+    "database.acquire_timeout": (lambda v: v > 0, "a positive number of seconds"),
+    "database.command_timeout": (lambda v: v > 0, "a positive number of seconds"),
+    "auth.token_ttl_seconds": (lambda v: v >= 60, "at least 60 seconds"),
+    "auth.bcrypt_rounds": (lambda v: 4 <= v <= 31, "an integer 4..31"),
+    "rate_limits.auth_per_minute": (lambda v: v >= 1, "at least 1"),
+    "rate_limits.default_per_minute": (lambda v: v >= 1, "at least 1"),
+    "credits.initial_free": (lambda v: v >= 0, "zero or more"),
+    "credits.price_usd": (lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
+                          "a positive amount with at most two decimals"),
+}
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    """Turn a YAML or environment value into `kind`, or raise ConfigError naming `key`."""
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if isinstance(value, bool):
+                return value
+            raise ValueError(value)
+        if kind is int:
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError(value)
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if kind is Decimal:
+            if isinstance(value, (bool, float)):
+                raise ValueError("write money as a string, e.g. \"1.00\"")
+            return Decimal(str(value))
+        if kind is str:
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                raise ValueError(value)
+            return str(value)
+    except (ValueError, TypeError, InvalidOperation):
+        raise ConfigError(f"config key {key}: expected {kind.__name__}, got {value!r}") from None
+    raise ConfigError(f"config key {key}: unsupported type {kind}")
+
+
+def _field_types(cls) -> dict[str, type]:
+    hints = {"int": int, "str": str, "float": float, "bool": bool, "Decimal": Decimal}
+    return {f.name: hints[f.type] for f in dataclasses.fields(cls)}
+
+
+def load_config(path: str | Path | None = "config.yaml", environ=None) -> Config:
+    environ = os.environ if environ is None else environ
+    raw: dict = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {path}: top level must be a mapping")
+
+    sections = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "var_dir"}
+    section_classes = {
+        "server": ServerConfig, "database": DatabaseConfig, "auth": AuthConfig,
+        "rate_limits": RateLimitConfig, "credits": CreditsConfig,
+    }
+    for name in raw:
+        if name not in sections and name != "var_dir":
+            raise ConfigError(f"unknown config section: {name}")
+
+    built = {}
+    for name, cls in section_classes.items():
+        given = raw.get(name) or {}
+        if not isinstance(given, dict):
+            raise ConfigError(f"config section {name} must be a mapping")
+        types = _field_types(cls)
+        for key in given:
+            if key not in types:
+                raise ConfigError(f"unknown config key: {name}.{key}")
+        values = {}
+        for key, kind in types.items():
+            env_name = f"{ENV_PREFIX}{name}_{key}".upper()
+            if env_name in environ:
+                value = _coerce(f"{name}.{key} ({env_name})", environ[env_name], kind)
+            elif key in given:
+                value = _coerce(f"{name}.{key}", given[key], kind)
+            else:
+                continue
+            rule = _RULES.get(f"{name}.{key}")
+            if rule and not rule[0](value):
+                raise ConfigError(f"config key {name}.{key}: must be {rule[1]}, got {value!r}")
+            values[key] = value
+        built[name] = cls(**values)
+
+    if built["database"].pool_min > built["database"].pool_max:
+        raise ConfigError("config key database.pool_min: must not exceed database.pool_max")
+    var_dir = Path(environ.get(f"{ENV_PREFIX}VAR_DIR", raw.get("var_dir", "var")))
+    return Config(**built, var_dir=var_dir)

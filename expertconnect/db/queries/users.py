@@ -1,0 +1,66 @@
+"""Users and revoked tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+_PROFILE_COLUMNS = "id, username, email, first_name, last_name, bio, profile_picture, date_joined"
+
+
+async def get_user_with_live_token(conn, user_id: int, jti: uuid.UUID) -> dict | None:
+    """The user, unless the token `jti` was revoked: authentication in one round trip."""
+    row = await conn.fetchrow(
+        f"""SELECT {_PROFILE_COLUMNS} FROM users
+            WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)""",
+        user_id, jti)
+    return dict(row) if row else None
+
+
+async def get_user(conn, user_id: int) -> dict | None:
+    row = await conn.fetchrow(f"SELECT {_PROFILE_COLUMNS} FROM users WHERE id = $1", user_id)
+    return dict(row) if row else None
+
+
+async def get_login(conn, username: str) -> dict | None:
+    """The account and its password hash, by case-insensitive username."""
+    row = await conn.fetchrow(
+        f"SELECT {_PROFILE_COLUMNS}, password_hash FROM users WHERE lower(username) = lower($1)",
+        username)
+    return dict(row) if row else None
+
+
+async def exists_user(conn, user_id: int) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
+
+
+async def insert_user(conn, *, username: str, email: str, password_hash: str,
+                      first_name: str, last_name: str) -> dict:
+    row = await conn.fetchrow(
+        f"""INSERT INTO users (username, email, password_hash, first_name, last_name)
+            VALUES ($1, $2, $3, $4, $5)
+            RETURNING {_PROFILE_COLUMNS}""",
+        username, email, password_hash, first_name, last_name)
+    return dict(row)
+
+
+async def update_profile(conn, user_id: int, *, first_name: str | None, last_name: str | None,
+                         bio: str | None, profile_picture: str | None) -> dict | None:
+    """Set the fields given; a None leaves that field as it is."""
+    row = await conn.fetchrow(
+        f"""UPDATE users SET
+                first_name      = COALESCE($2, first_name),
+                last_name       = COALESCE($3, last_name),
+                bio             = COALESCE($4, bio),
+                profile_picture = COALESCE($5, profile_picture)
+            WHERE id = $1
+            RETURNING {_PROFILE_COLUMNS}""",
+        user_id, first_name, last_name, bio, profile_picture)
+    return dict(row) if row else None
+
+
+async def insert_revoked_token(conn, jti: uuid.UUID, user_id: int, expires_at: dt.datetime) -> None:
+    await conn.execute(
+        """INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)
+           ON CONFLICT (jti) DO NOTHING""",
+        jti, user_id, expires_at)

@@ -1,0 +1,81 @@
+"""The ApiError family: raise anywhere in a request, rendered once by BaseHandler.write_error
+as the spec's `{"error": ...}` or `{"errors": {field: [...]}}`."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 400
+
+    def __init__(self, message: str = "Bad request", *, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        # Headers that must survive Tornado's send_error (which clears the response headers).
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": self.message}
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class ValidationError(ApiError):
+    """Field problems, all reported at once: {"errors": {"field": ["message", ...]}}."""
+
+    status = 400
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("Validation failed")
+        self.errors = errors
+
+    @classmethod
+    def single(cls, field: str, message: str) -> "ValidationError":
+        return cls({field: [message]})
+
+    def body(self) -> dict:
+        return {"errors": self.errors}
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+    def __init__(self, message: str = "Authentication credentials were not provided or are invalid"):
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+
+    def __init__(self):
+        super().__init__("Method not allowed")
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+    def __init__(self):
+        super().__init__("Request body too large")
+
+
+class TooManyRequests(ApiError):
+    status = 429
+
+    def __init__(self, headers: dict[str, str]):
+        super().__init__("Rate limit exceeded", headers=headers)
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+
+    def __init__(self, message: str = "Service temporarily unavailable"):
+        super().__init__(message, headers={"Retry-After": "5"})

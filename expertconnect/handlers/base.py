@@ -1,0 +1,151 @@
+"""BaseHandler: the cross-cutting work of every API request (rate limit, then authentication),
+JSON in and out, and the one place errors are rendered in the spec's shapes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import tornado.web
+
+from expertconnect import wire
+from expertconnect.auth import InvalidToken
+from expertconnect.db.queries import health as health_q
+from expertconnect.db.queries import users as users_q
+from expertconnect.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, TooManyRequests, Unauthorized
+from expertconnect.services import Services
+from expertconnect.validation import Form
+
+log = logging.getLogger(__name__)
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    # Per endpoint: does it need a token, and which rate-limit bucket does it draw from.
+    auth_required = True
+    rate_scope: str | None = "default"   # "default" (per user), "auth" (per address), None
+
+    def initialize(self, services: Services) -> None:
+        self.services = services
+        self.db = services.db
+        self.token_claims = None
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+
+    def compute_etag(self) -> None:
+        # Responses are private and no-store: hashing every body would be wasted work.
+        return None
+
+    async def prepare(self) -> None:
+        if self.rate_scope == "auth":
+            self._apply_rate_limit("auth", self.request.remote_ip)
+        if self.auth_required:
+            claims = self._decode_bearer_token()
+            if self.rate_scope == "default":
+                self._apply_rate_limit("default", claims.user_id)
+            user = await users_q.get_user_with_live_token(self.db, claims.user_id, claims.jti)
+            if user is None:
+                raise Unauthorized("Invalid or expired token")
+            self.token_claims = claims
+            self.current_user = user
+
+    def _decode_bearer_token(self):
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Authentication credentials were not provided")
+        try:
+            return self.services.tokens.decode(token.strip())
+        except InvalidToken:
+            raise Unauthorized("Invalid or expired token") from None
+
+    def _apply_rate_limit(self, scope: str, identity) -> None:
+        decision = self.services.limiters[scope].hit(identity)
+        for name, value in decision.headers().items():
+            self.set_header(name, value)
+        if not decision.allowed:
+            raise TooManyRequests(decision.headers())
+
+    # ------------------------------------------------------------------ request helpers
+    def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object, or a 400 saying why not."""
+        if not self.request.body:
+            raise BadRequest("Request body must be a JSON object")
+        try:
+            body = wire.loads(self.request.body)
+        except wire.MalformedJSON as exc:
+            raise BadRequest(str(exc)) from None
+        if not isinstance(body, dict):
+            raise BadRequest("Request body must be a JSON object")
+        return body
+
+    def form(self) -> Form:
+        return Form(self.json_body())
+
+    def query_form(self) -> Form:
+        return Form({k: self.get_query_argument(k) for k in self.request.query_arguments},
+                    from_query=True)
+
+    @property
+    def user_id(self) -> int:
+        return self.current_user["id"]
+
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(wire.dumps(payload))
+
+    # ------------------------------------------------------------------ errors
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            self.set_status(exc.status)
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+            body = exc.body()
+        elif isinstance(exc, tornado.web.HTTPError) and status_code < 500:
+            if status_code == 405:
+                body = MethodNotAllowed().body()
+            elif status_code == 404:
+                body = {"error": "Not found"}
+            else:
+                body = {"error": exc.log_message or self._reason}
+        else:
+            body = {"error": "Internal server error"}
+        self.finish(wire.dumps(body))
+
+    def log_exception(self, typ, value, tb) -> None:
+        # Expected API errors are answers, not failures: keep them out of the error log.
+        if isinstance(value, ApiError):
+            return
+        super().log_exception(typ, value, tb)
+
+
+class NotFoundHandler(BaseHandler):
+    """Unknown URLs: a JSON 404 for every method."""
+
+    auth_required = False
+    rate_scope = None
+
+    async def prepare(self) -> None:
+        raise NotFound("Not found")
+
+
+class HealthHandler(BaseHandler):
+    auth_required = False
+    rate_scope = None
+
+    async def get(self) -> None:
+        try:
+            await health_q.ping(self.db)
+        except (ApiError, asyncpg.PostgresError):
+            self.write_json({"status": "unavailable"}, status=503)
+            return
+        self.write_json({"status": "ok"})
+
+
+ROUTES = [
+    (r"/api/health/", HealthHandler),
+]

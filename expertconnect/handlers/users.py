@@ -1,0 +1,112 @@
+"""Registration, login, logout and the current user's profile."""
+
+from __future__ import annotations
+
+import re
+
+from expertconnect.actions import accounts
+from expertconnect.db.queries import users as users_q
+from expertconnect.handlers.base import BaseHandler
+from expertconnect.validation import Form
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@+-]{3,150}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# bcrypt uses only the first 72 bytes of a password; a longer one is refused, not truncated.
+PASSWORD_MIN_CHARS, PASSWORD_MAX_BYTES = 8, 72
+NAME_MAX = 150
+BIO_MAX = 2000
+
+
+def _password(form: Form) -> str | None:
+    password = form.data.get("password")
+    if password is None:
+        form.error("password", "This field is required.")
+        return None
+    if not isinstance(password, str):
+        form.error("password", "Must be a string.")
+        return None
+    try:
+        size = len(password.encode("utf-8"))
+    except UnicodeEncodeError:
+        form.error("password", "Invalid unicode (lone surrogate).")
+        return None
+    if "\x00" in password:
+        form.error("password", "NUL characters are not allowed.")
+    elif len(password) < PASSWORD_MIN_CHARS:
+        form.error("password", f"Ensure this field has at least {PASSWORD_MIN_CHARS} characters.")
+    elif size > PASSWORD_MAX_BYTES:
+        form.error("password", f"Ensure this field has no more than {PASSWORD_MAX_BYTES} bytes.")
+    else:
+        return password
+    return None
+
+
+class RegisterHandler(BaseHandler):
+    auth_required = False
+    rate_scope = "auth"
+
+    async def post(self) -> None:
+        form = self.form()
+        username = form.string("username", max_length=150)
+        if username is not None:
+            form.check(bool(USERNAME_RE.match(username)), "username",
+                       "Enter a valid username: 3-150 letters, digits and @.+-_ only.")
+        email = form.string("email", max_length=254)
+        if email is not None:
+            form.check(bool(EMAIL_RE.match(email)), "email", "Enter a valid email address.")
+        password = _password(form)
+        first_name = form.string("first_name", required=False, max_length=NAME_MAX,
+                                 allow_blank=True, default="")
+        last_name = form.string("last_name", required=False, max_length=NAME_MAX,
+                                allow_blank=True, default="")
+        form.validate()
+        payload = await accounts.register(
+            self.services, username=username, email=email, password=password,
+            first_name=first_name, last_name=last_name)
+        self.write_json(payload, status=201)
+
+
+class LoginHandler(BaseHandler):
+    auth_required = False
+    rate_scope = "auth"
+
+    async def post(self) -> None:
+        form = self.form()
+        username = form.string("username", max_length=254)
+        password = _password(form)
+        form.validate()
+        self.write_json(await accounts.login(self.services, username=username, password=password))
+
+
+class LogoutHandler(BaseHandler):
+    async def post(self) -> None:
+        await accounts.logout(self.services, self.token_claims)
+        self.write_json({"success": True, "message": "Logged out successfully"})
+
+
+class MeHandler(BaseHandler):
+    async def get(self) -> None:
+        self.write_json(self.current_user)
+
+    async def put(self) -> None:
+        # Only these four are the user's to set; id, username, email and the rest are ignored.
+        form = self.form()
+        fields = {
+            "first_name": form.string("first_name", required=False, max_length=NAME_MAX,
+                                      allow_blank=True),
+            "last_name": form.string("last_name", required=False, max_length=NAME_MAX,
+                                     allow_blank=True),
+            "bio": form.string("bio", required=False, max_length=BIO_MAX, allow_blank=True),
+            "profile_picture": form.url("profile_picture", required=False),
+        }
+        form.validate()
+        user = await users_q.update_profile(self.db, self.user_id, **fields)
+        self.write_json(user)
+
+
+ROUTES = [
+    (r"/api/users/register/", RegisterHandler),
+    (r"/api/users/login/", LoginHandler),
+    (r"/api/users/logout/", LogoutHandler),
+    (r"/api/users/me/", MeHandler),
+]

@@ -1,0 +1,117 @@
+"""A private PostgreSQL cluster for deployments that configure no database.dsn: created with the
+system's initdb on first use, started with pg_ctl when not running, listening only on a unix
+socket in its own directory. As root the binaries run as the `postgres` OS user, and the cluster
+lives where that user can reach it (a checkout under a 0700 home cannot be)."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
+
+PG_USER = "postgres"
+
+
+class LocalDatabaseError(Exception):
+    pass
+
+
+def find_pg_bin() -> Path:
+    """The newest installed server's bin directory (Debian keeps them off PATH)."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                        key=lambda p: int(Path(p).parent.parent.name))
+    if candidates:
+        return Path(candidates[-1]).parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent
+    raise LocalDatabaseError(
+        "PostgreSQL server binaries not found: install them (Debian: apt-get install postgresql) "
+        "or set database.dsn to an existing server")
+
+
+def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
+    """Can `user` traverse every directory down to `path`? (others' x bit, or owner/group)."""
+    for parent in [*reversed(path.parents), path]:
+        if not parent.exists():
+            break
+        st = parent.stat()
+        if st.st_uid == user.pw_uid:
+            ok = st.st_mode & 0o100
+        elif st.st_gid == user.pw_gid:
+            ok = st.st_mode & 0o010
+        else:
+            ok = st.st_mode & 0o001
+        if not ok:
+            return False
+    return True
+
+
+def cluster_dir(var_dir: Path) -> Path:
+    """var/pg normally; as root, a per-checkout directory under /var/tmp when the postgres user
+    cannot reach var/."""
+    wanted = (var_dir / "pg").resolve()
+    if os.geteuid() != 0:
+        return wanted
+    pg = pwd.getpwnam(PG_USER)
+    if _reachable_by(wanted.parent, pg):
+        return wanted
+    tag = hashlib.sha256(str(wanted).encode()).hexdigest()[:12]
+    return Path("/var/tmp") / f"expertconnect-pg-{tag}"
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess:
+    if os.geteuid() == 0:
+        argv = ["runuser", "-u", PG_USER, "--", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def _prepare_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam(PG_USER)
+        os.chown(path, pg.pw_uid, pg.pw_gid)
+    os.chmod(path, 0o700)
+
+
+def ensure_local_cluster(var_dir: Path) -> str:
+    """Create and start the private cluster if needed; return a DSN for its `postgres` database."""
+    pg_bin = find_pg_bin()
+    root = cluster_dir(var_dir)
+    data, sockets = root / "data", root / "socket"
+    for d in (root, sockets):
+        _prepare_dir(d)
+    if not (data / "PG_VERSION").exists():
+        _prepare_dir(data)
+        log.info("creating private PostgreSQL cluster in %s", data)
+        done = _run([str(pg_bin / "initdb"), "-D", str(data), "-U", PG_USER,
+                     "--auth=trust", "--encoding=UTF8", "--no-instructions"])
+        if done.returncode != 0:
+            raise LocalDatabaseError(f"initdb failed: {done.stderr.strip()}")
+    status = _run([str(pg_bin / "pg_ctl"), "-D", str(data), "status"])
+    if status.returncode != 0:
+        log.info("starting private PostgreSQL cluster in %s", data)
+        # No TCP listener: the socket directory is the only way in.
+        options = f"-c listen_addresses='' -k {sockets} -c max_connections=200"
+        started = _run([str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
+                        "-o", options, "-w", "-t", "60", "start"])
+        if started.returncode != 0:
+            raise LocalDatabaseError(
+                f"pg_ctl start failed ({started.stderr.strip() or started.stdout.strip()}); "
+                f"see {root / 'server.log'}")
+    return f"postgresql://{PG_USER}@/postgres?host={quote(str(sockets), safe='')}"
+
+
+def stop_local_cluster(var_dir: Path) -> None:
+    pg_bin = find_pg_bin()
+    data = cluster_dir(var_dir) / "data"
+    if (data / "PG_VERSION").exists():
+        _run([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])

@@ -1,0 +1,84 @@
+"""Token buckets: pure logic with an injectable clock and a bounded table.
+
+A bucket holds up to `capacity` tokens and refills continuously at capacity per `period`
+seconds, so a fresh client may burst to the capacity and then gets one request per refill
+interval. A bucket that would be full again carries no information and is dropped."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Hashable
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: int        # epoch seconds at which the bucket is full again
+    retry_after: int     # seconds until the next token (0 when allowed)
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_at),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
+
+
+class TokenBucketLimiter:
+    def __init__(self, capacity: int, period: float = 60.0, *, max_entries: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time):
+        self.capacity = capacity
+        self.rate = capacity / period          # tokens per second
+        self.max_entries = max_entries
+        self._clock = clock
+        self._wall_clock = wall_clock
+        # key -> (tokens, last refill time); insertion order doubles as age for eviction.
+        self._buckets: dict[Hashable, tuple[float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _level(self, key: Hashable, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        return min(self.capacity, tokens + (now - last) * self.rate)
+
+    def hit(self, key: Hashable, cost: float = 1.0) -> Decision:
+        now = self._clock()
+        tokens = self._level(key, now)
+        allowed = tokens >= cost
+        if allowed:
+            tokens -= cost
+        self._store(key, tokens, now)
+        missing = self.capacity - tokens
+        reset_at = math.ceil(self._wall_clock() + missing / self.rate)
+        retry_after = 0 if allowed else max(1, math.ceil((cost - tokens) / self.rate))
+        return Decision(allowed, self.capacity, int(tokens), reset_at, retry_after)
+
+    def peek(self, key: Hashable, cost: float = 1.0) -> bool:
+        """Would a hit be allowed? Takes nothing."""
+        return self._level(key, self._clock()) >= cost
+
+    def _store(self, key: Hashable, tokens: float, now: float) -> None:
+        self._buckets.pop(key, None)
+        self._buckets[key] = (tokens, now)
+        if len(self._buckets) > self.max_entries:
+            self._evict(now)
+
+    def _evict(self, now: float) -> None:
+        """Drop buckets that have refilled; if that is not enough, drop the least recently used
+        (erring toward letting requests through) down to 90 % of the cap, so the O(n) sweep
+        runs once per max_entries/10 new keys, not on every request."""
+        for key in [k for k, (t, last) in self._buckets.items()
+                    if t + (now - last) * self.rate >= self.capacity]:
+            del self._buckets[key]
+        target = int(self.max_entries * 0.9)
+        while len(self._buckets) > target:
+            del self._buckets[next(iter(self._buckets))]

@@ -1,0 +1,105 @@
+"""ExpertConnect server: wiring only.
+
+    python server.py [--config PATH]                   serve (applies pending migrations first)
+    python server.py migrate [--config PATH] [--status]  apply migrations, or list them, and exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import asyncpg
+import tornado.httpserver
+
+from expertconnect import migrate
+from expertconnect.app import make_app
+from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
+from expertconnect.config import ConfigError, load_config
+from expertconnect.db import create_database, resolve_dsn
+from expertconnect.localdb import LocalDatabaseError
+from expertconnect.ratelimit import TokenBucketLimiter
+from expertconnect.services import Services
+
+log = logging.getLogger("expertconnect")
+
+
+async def run_migrations(dsn: str, show_status: bool = False) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        if show_status:
+            for name, state in await migrate.status(conn):
+                print(f"{state:8} {name}")
+            return
+        applied = await migrate.apply_pending(conn)
+        log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
+    finally:
+        await conn.close()
+
+
+async def serve(config) -> None:
+    dsn = await resolve_dsn(config)
+    await run_migrations(dsn)
+    db = await create_database(config, dsn)
+    loop = asyncio.get_running_loop()
+    passwords = await loop.run_in_executor(None, PasswordHasher, config.auth.bcrypt_rounds)
+    services = Services(
+        config=config,
+        db=db,
+        passwords=passwords,
+        tokens=TokenIssuer(load_or_create_secret(config.auth.jwt_secret, config.var_dir),
+                           config.auth.token_ttl_seconds),
+        limiters={
+            "auth": TokenBucketLimiter(config.rate_limits.auth_per_minute),
+            "default": TokenBucketLimiter(config.rate_limits.default_per_minute),
+        },
+    )
+    app = make_app(services)
+    server = tornado.httpserver.HTTPServer(app, max_body_size=config.server.max_body_size)
+    server.listen(config.server.port, address=config.server.host)
+    log.info("ExpertConnect listening on http://%s:%d", config.server.host, config.server.port)
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info("shutting down")
+    server.stop()
+    try:
+        await asyncio.wait_for(server.close_all_connections(), timeout=8)
+    except asyncio.TimeoutError:
+        log.warning("some connections did not finish in time")
+    await db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="ExpertConnect API server")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("--config", default="config.yaml", help="path to config.yaml")
+    parser.add_argument("--status", action="store_true", help="with migrate: list, apply nothing")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        if args.command == "migrate":
+            async def migrate_only():
+                await run_migrations(await resolve_dsn(config), show_status=args.status)
+            asyncio.run(migrate_only())
+        else:
+            asyncio.run(serve(config))
+    except (ConfigError, LocalDatabaseError, migrate.MigrationError) as exc:
+        log.error("%s", exc)
+        return 2
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
