@@ -22,6 +22,7 @@ from expertconnect.config import ConfigError, load_config
 from expertconnect.db import create_database, resolve_dsn
 from expertconnect.localdb import LocalDatabaseError
 from expertconnect.ratelimit import TokenBucketLimiter
+from expertconnect.realtime.hub import Hub
 from expertconnect.services import Services
 
 log = logging.getLogger("expertconnect")
@@ -56,6 +57,7 @@ async def serve(config) -> None:
             "auth": TokenBucketLimiter(config.rate_limits.auth_per_minute),
             "default": TokenBucketLimiter(config.rate_limits.default_per_minute),
         },
+        hub=Hub(),
     )
     app = make_app(services)
     server = tornado.httpserver.HTTPServer(app, max_body_size=config.server.max_body_size)

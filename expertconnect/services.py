@@ -8,6 +8,7 @@ from expertconnect.auth import PasswordHasher, TokenIssuer
 from expertconnect.config import Config
 from expertconnect.db import Database
 from expertconnect.ratelimit import TokenBucketLimiter
+from expertconnect.realtime.hub import Hub
 
 
 @dataclass
@@ -18,3 +19,5 @@ class Services:
     tokens: TokenIssuer
     # Rate-limit scope ("auth", "default") -> its buckets.
     limiters: dict[str, TokenBucketLimiter]
+    # Sockets by user; actions publish committed events through it.
+    hub: Hub

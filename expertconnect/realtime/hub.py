@@ -1,0 +1,50 @@
+"""The registry of connected sockets: user_id -> open sockets, and delivery of recorded events
+to them. It imports nothing else of the project; sockets are anything with `deliver(event)`
+and `close(code, reason)`."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Iterable, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Socket(Protocol):
+    def deliver(self, event) -> bool: ...          # False: the socket is gone or too slow
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class Hub:
+    def __init__(self, max_sockets_per_user: int = 10):
+        self.max_sockets_per_user = max_sockets_per_user
+        # Insertion-ordered so the oldest socket of a user is the first one.
+        self._sockets: dict[int, OrderedDict[int, Socket]] = {}
+
+    def add(self, user_id: int, socket: Socket) -> None:
+        sockets = self._sockets.setdefault(user_id, OrderedDict())
+        sockets[id(socket)] = socket
+        while len(sockets) > self.max_sockets_per_user:
+            _, oldest = sockets.popitem(last=False)
+            oldest.close(4429, "Too many open sockets for this user; closing the oldest")
+
+    def remove(self, user_id: int, socket: Socket) -> None:
+        sockets = self._sockets.get(user_id)
+        if sockets is not None:
+            sockets.pop(id(socket), None)
+            if not sockets:
+                del self._sockets[user_id]
+
+    def sockets_of(self, user_id: int) -> list[Socket]:
+        return list(self._sockets.get(user_id, {}).values())
+
+    def connected_users(self) -> int:
+        return len(self._sockets)
+
+    def publish(self, events: Iterable) -> None:
+        """Deliver committed events to the local sockets of their users."""
+        for event in events:
+            for socket in self.sockets_of(event.user_id):
+                if not socket.deliver(event):
+                    self.remove(event.user_id, socket)
