@@ -1,0 +1,55 @@
+"""Sending a message (the message, the receiver's notification and the events for both
+parties, in one transaction) and marking a conversation read. The REST handlers and the
+WebSocket chat both send through send_message."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from expertconnect.actions import outbox
+from expertconnect.db.queries import messages as messages_q
+from expertconnect.errors import ValidationError
+from expertconnect.realtime import events
+
+# The longest message accepted, in characters after stripping; callers validate against it.
+CONTENT_MAX_CHARS = 5000
+
+# Constraint -> the field error it means to the client.
+_CONSTRAINT_ERRORS = {
+    "messages_receiver_id_fkey": ("receiver_id", "User with this ID does not exist."),
+    "messages_not_self_check": ("receiver_id", "You cannot send a message to yourself."),
+    "messages_content_not_empty_check": ("content", "This field may not be blank."),
+}
+
+
+async def send_message(services, sender_id: int, receiver_id: int, content: str) -> dict:
+    """Store the message and notify the receiver; returns the message with the spec's fields.
+    `content` must already be validated (stripped, 1..CONTENT_MAX_CHARS characters). Raises
+    ValidationError for an unknown receiver or a message to oneself."""
+    try:
+        async with outbox.transaction(services) as box:
+            message = await messages_q.insert_message(box.conn, sender_id, receiver_id, content)
+            box.add(events.message_received(receiver_id, message))
+            # The sender's own sockets (other tabs, the chat it was typed in) get it too.
+            box.add(events.message_received(sender_id, message))
+            await box.notify(user_id=receiver_id, notification_type="new_message",
+                             title="New Message",
+                             content=f"You have a new message from {message['sender_name']}.",
+                             related_id=message["id"])
+    except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
+        if exc.constraint_name not in _CONSTRAINT_ERRORS:
+            raise
+        field, text = _CONSTRAINT_ERRORS[exc.constraint_name]
+        raise ValidationError.single(field, text) from None
+    return message
+
+
+async def mark_read(services, reader_id: int, sender_id: int) -> int:
+    """Mark the messages `sender_id` sent `reader_id` as read and tell the sender how far they
+    have been read. Returns how many were marked."""
+    async with outbox.transaction(services) as box:
+        result = await messages_q.update_read_from(box.conn, reader_id, sender_id)
+        if result["marked"]:
+            box.add(events.messages_read(user_id=sender_id, reader_id=reader_id,
+                                         up_to_id=result["up_to_id"]))
+    return result["marked"]

@@ -1,0 +1,121 @@
+"""Messages (list, send, mark a conversation read) and notifications (list, read one, mark
+read, mark all read, unread count)."""
+
+from __future__ import annotations
+
+from expertconnect.actions import messages as messages_actions
+from expertconnect.db.queries import messages as messages_q
+from expertconnect.db.queries import notifications as notifications_q
+from expertconnect.errors import NotFound
+from expertconnect.handlers.base import BaseHandler
+from expertconnect.validation import INT64_MAX, Form
+
+PAGE_DEFAULT, PAGE_MAX = 50, 200
+NOTIFICATION_NOT_FOUND = "Notification not found"
+
+
+def _page(form: Form) -> dict:
+    """The list cursor: `limit` (1..200, default 50) and `before_id` (only ids below it)."""
+    limit = form.integer("limit", required=False, min_value=1, max_value=PAGE_MAX)
+    before_id = form.object_id("before_id", required=False)
+    return {"limit": limit or PAGE_DEFAULT, "before_id": before_id}
+
+
+def _path_id(raw: str) -> int | None:
+    """A path id (the route allows digits only), or None if no row could have it."""
+    value = int(raw)
+    return value if 0 < value <= INT64_MAX else None
+
+
+class MessagesHandler(BaseHandler):
+    async def get(self) -> None:
+        form = self.query_form()
+        with_user = form.object_id("with_user", required=False)
+        page = _page(form)
+        form.validate()
+        if with_user is None:
+            rows = await messages_q.list_messages(self.db, self.user_id, **page)
+        else:
+            rows = await messages_q.list_conversation(self.db, self.user_id, with_user, **page)
+        self.write_json(rows)
+
+    async def post(self) -> None:
+        # sender_id, is_read and id come from the server: they are ignored if sent.
+        form = self.form()
+        receiver_id = form.object_id("receiver_id")
+        content = form.string("content", max_length=messages_actions.CONTENT_MAX_CHARS)
+        form.validate()
+        message = await messages_actions.send_message(
+            self.services, self.user_id, receiver_id, content)
+        self.write_json(message, status=201)
+
+
+class MessagesMarkReadHandler(BaseHandler):
+    async def post(self) -> None:
+        form = self.form()
+        with_user = form.object_id("with_user")
+        form.validate()
+        marked = await messages_actions.mark_read(self.services, self.user_id, with_user)
+        self.write_json({"success": True, "marked_read": marked})
+
+
+class NotificationsHandler(BaseHandler):
+    async def get(self) -> None:
+        form = self.query_form()
+        is_read = form.boolean("is_read", required=False)
+        page = _page(form)
+        form.validate()
+        if is_read is None:
+            rows = await notifications_q.list_notifications(self.db, self.user_id, **page)
+        elif is_read:
+            rows = await notifications_q.list_read_notifications(self.db, self.user_id, **page)
+        else:
+            rows = await notifications_q.list_unread_notifications(self.db, self.user_id, **page)
+        self.write_json(rows)
+
+
+class NotificationHandler(BaseHandler):
+    async def get(self, raw_id: str) -> None:
+        notification_id = _path_id(raw_id)
+        if notification_id is None:
+            raise NotFound(NOTIFICATION_NOT_FOUND)
+        notification = await notifications_q.get_notification(self.db, self.user_id,
+                                                               notification_id)
+        if notification is None:
+            raise NotFound(NOTIFICATION_NOT_FOUND)
+        self.write_json(notification)
+
+    async def patch(self, raw_id: str) -> None:
+        notification_id = _path_id(raw_id)
+        if notification_id is None:
+            raise NotFound(NOTIFICATION_NOT_FOUND)
+        form = self.form()
+        is_read = form.boolean("is_read")
+        form.validate()
+        updated = await notifications_q.update_read(self.db, self.user_id, notification_id,
+                                                    is_read)
+        if updated is None:
+            raise NotFound(NOTIFICATION_NOT_FOUND)
+        self.write_json(updated)
+
+
+class NotificationsMarkAllReadHandler(BaseHandler):
+    async def post(self) -> None:
+        marked = await notifications_q.update_all_read(self.db, self.user_id)
+        self.write_json({"success": True, "marked_read": marked})
+
+
+class NotificationsUnreadCountHandler(BaseHandler):
+    async def get(self) -> None:
+        self.write_json({"unread_count": await notifications_q.count_unread(self.db, self.user_id)})
+
+
+# Literal paths before the {id} pattern, which takes digits only.
+ROUTES = [
+    (r"/api/messages/", MessagesHandler),
+    (r"/api/messages/mark_read/", MessagesMarkReadHandler),
+    (r"/api/notifications/", NotificationsHandler),
+    (r"/api/notifications/mark_all_read/", NotificationsMarkAllReadHandler),
+    (r"/api/notifications/unread_count/", NotificationsUnreadCountHandler),
+    (r"/api/notifications/(\d+)/", NotificationHandler),
+]
