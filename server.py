@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import signal
 import sys
 
 import asyncpg
 import tornado.httpserver
+import tornado.ioloop
 
 from expertconnect import migrate
+from expertconnect.actions import maintenance
 from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.config import ConfigError, load_config
@@ -23,9 +26,13 @@ from expertconnect.db import create_database, resolve_dsn
 from expertconnect.localdb import LocalDatabaseError
 from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.realtime.hub import Hub
+from expertconnect.realtime.relay import PostgresRelay
 from expertconnect.services import Services
 
 log = logging.getLogger("expertconnect")
+
+# Retention purges are cheap and not urgent: hourly, and once at start-up.
+HOUSEKEEPING_INTERVAL_MS = 3600 * 1000
 
 
 async def run_migrations(dsn: str, show_status: bool = False) -> None:
@@ -57,8 +64,18 @@ async def serve(config) -> None:
             "auth": TokenBucketLimiter(config.rate_limits.auth_per_minute),
             "default": TokenBucketLimiter(config.rate_limits.default_per_minute),
         },
-        hub=Hub(),
+        hub=Hub(config.realtime.max_sockets_per_user),
+        trusted_proxies=[ipaddress.ip_network(p, strict=False)
+                         for p in config.server.trusted_proxies],
     )
+    if config.realtime.backend == "postgres":
+        services.relay = PostgresRelay(dsn, db, services.hub)
+        await services.relay.start()
+    await maintenance.purge_expired(services)
+    housekeeping = tornado.ioloop.PeriodicCallback(
+        lambda: asyncio.ensure_future(maintenance.purge_expired(services)),
+        HOUSEKEEPING_INTERVAL_MS)
+    housekeeping.start()
     app = make_app(services)
     server = tornado.httpserver.HTTPServer(app, max_body_size=config.server.max_body_size)
     server.listen(config.server.port, address=config.server.host)
@@ -70,7 +87,11 @@ async def serve(config) -> None:
     await stop.wait()
 
     log.info("shutting down")
+    housekeeping.stop()
     server.stop()
+    services.hub.close_all(1001, "Server shutting down")
+    if services.relay is not None:
+        await services.relay.stop()
     try:
         await asyncio.wait_for(server.close_all_connections(), timeout=8)
     except asyncio.TimeoutError:

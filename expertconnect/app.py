@@ -8,11 +8,12 @@ import tornado.web
 
 from expertconnect.handlers import base, messages, users
 from expertconnect.handlers.base import NotFoundHandler
+from expertconnect.realtime import sockets
 from expertconnect.services import Services
 
 access_log = logging.getLogger("tornado.access")
 
-HANDLER_MODULES = [base, users, messages]
+HANDLER_MODULES = [base, users, messages, sockets]
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
@@ -33,4 +34,7 @@ def make_app(services: Services) -> tornado.web.Application:
         default_handler_args={"services": services},
         log_function=_log_request,
         compress_response=False,
+        websocket_ping_interval=services.config.realtime.ping_interval,
+        websocket_ping_timeout=services.config.realtime.ping_timeout,
+        websocket_max_message_size=services.config.realtime.max_frame_bytes,
     )

@@ -4,6 +4,7 @@ validated once at start-up. A bad or unknown key stops start-up with a message n
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -24,6 +25,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_size: int = 65536
+    trusted_proxies: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,26 @@ class CreditsConfig:
 
 
 @dataclass(frozen=True)
+class RealtimeConfig:
+    backend: str = "memory"
+    max_sockets_per_user: int = 10
+    max_message_length: int = 5000
+    max_frame_bytes: int = 65536
+    max_buffered_bytes: int = 1048576
+    ping_interval: float = 20.0
+    ping_timeout: float = 30.0
+    retention_days: int = 30
+    allowed_origins: tuple = ()
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     credits: CreditsConfig = field(default_factory=CreditsConfig)
+    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
     # Where generated state lives: the JWT secret and the private PostgreSQL cluster.
     var_dir: Path = Path("var")
 
@@ -70,6 +86,8 @@ class Config:
 _RULES = {
     "server.port": (lambda v: 0 <= v <= 65535, "a port number 0..65535"),
     "server.max_body_size": (lambda v: v >= 1024, "at least 1024 bytes"),
+    "server.trusted_proxies": (lambda v: all(_is_network(x) for x in v),
+                               "a list of IP addresses or networks"),
     "database.pool_min": (lambda v: v >= 1, "at least 1"),
     "database.pool_max": (lambda v: v >= 1, "at least 1"),
     "database.acquire_timeout": (lambda v: v > 0, "a positive number of seconds"),
@@ -79,9 +97,25 @@ _RULES = {
     "rate_limits.auth_per_minute": (lambda v: v >= 1, "at least 1"),
     "rate_limits.default_per_minute": (lambda v: v >= 1, "at least 1"),
     "credits.initial_free": (lambda v: v >= 0, "zero or more"),
+    "realtime.backend": (lambda v: v in ("memory", "postgres"), "memory or postgres"),
+    "realtime.max_sockets_per_user": (lambda v: v >= 1, "at least 1"),
+    "realtime.max_message_length": (lambda v: v >= 1, "at least 1"),
+    "realtime.max_frame_bytes": (lambda v: v >= 1024, "at least 1024 bytes"),
+    "realtime.max_buffered_bytes": (lambda v: v >= 65536, "at least 65536 bytes"),
+    "realtime.ping_interval": (lambda v: v > 0, "a positive number of seconds"),
+    "realtime.ping_timeout": (lambda v: v > 0, "a positive number of seconds"),
+    "realtime.retention_days": (lambda v: v >= 1, "at least 1 day"),
     "credits.price_usd": (lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
                           "a positive amount with at most two decimals"),
 }
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return True
+    except ValueError:
+        return False
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:
@@ -109,6 +143,13 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
             if isinstance(value, (bool, float)):
                 raise ValueError("write money as a string, e.g. \"1.00\"")
             return Decimal(str(value))
+        if kind is tuple:
+            # A YAML list, or a comma-separated environment value.
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(value)
+            return tuple(value)
         if kind is str:
             if not isinstance(value, (str, int)) or isinstance(value, bool):
                 raise ValueError(value)
@@ -119,7 +160,8 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
 
 
 def _field_types(cls) -> dict[str, type]:
-    hints = {"int": int, "str": str, "float": float, "bool": bool, "Decimal": Decimal}
+    hints = {"int": int, "str": str, "float": float, "bool": bool, "Decimal": Decimal,
+             "tuple": tuple}
     return {f.name: hints[f.type] for f in dataclasses.fields(cls)}
 
 
@@ -139,7 +181,7 @@ def load_config(path: str | Path | None = "config.yaml", environ=None) -> Config
     sections = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "var_dir"}
     section_classes = {
         "server": ServerConfig, "database": DatabaseConfig, "auth": AuthConfig,
-        "rate_limits": RateLimitConfig, "credits": CreditsConfig,
+        "rate_limits": RateLimitConfig, "credits": CreditsConfig, "realtime": RealtimeConfig,
     }
     for name in raw:
         if name not in sections and name != "var_dir":

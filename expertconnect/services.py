@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import ipaddress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from expertconnect.auth import PasswordHasher, TokenIssuer
 from expertconnect.config import Config
 from expertconnect.db import Database
 from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.realtime.hub import Hub
+
+if TYPE_CHECKING:
+    from expertconnect.realtime.relay import PostgresRelay
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
@@ -21,3 +29,7 @@ class Services:
     limiters: dict[str, TokenBucketLimiter]
     # Sockets by user; actions publish committed events through it.
     hub: Hub
+    # Set with realtime.backend: postgres, to reach sockets held by other processes.
+    relay: "PostgresRelay | None" = None
+    # server.trusted_proxies, parsed once.
+    trusted_proxies: list[IPNetwork] = field(default_factory=list)

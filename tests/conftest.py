@@ -8,6 +8,9 @@
                  .status, .headers, .json, .text. Blocking and thread-safe.
 - `make_user`    make_user(**fields) -> User(id, username, email, password, token) registered
                  through the API.
+- `ws`           await ws(path, token=..., headers=..., url=...) -> a connected WebSocket client
+                 (tornado's websocket_connect); `await recv(conn)` reads one JSON frame or fails
+                 after a timeout, `await no_frame(conn)` asserts that nothing arrives.
 - `db`           db.fetch / fetchrow / fetchval / execute against the session's database, for
                  checks the API cannot show (the ledger invariant, a row's existence).
 
@@ -35,6 +38,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+import tornado.httpclient
+import tornado.websocket
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -230,6 +235,49 @@ def make_user(api):
                     password=body["password"], token=r.json["token"],
                     first_name=body["first_name"], last_name=body["last_name"])
     return make
+
+
+@pytest.fixture
+async def ws(server):
+    opened = []
+
+    async def connect(path: str, token: str | None = None, headers: dict | None = None,
+                      url: str | None = None):
+        base = (url or server.url).replace("http://", "ws://")
+        sep = "&" if "?" in path else "?"
+        full = base + path + (f"{sep}token={token}" if token is not None else "")
+        request = tornado.httpclient.HTTPRequest(full, headers=headers or {})
+        conn = await asyncio.wait_for(tornado.websocket.websocket_connect(request), 10)
+        opened.append(conn)
+        return conn
+
+    yield connect
+    for conn in opened:
+        conn.close()
+
+
+async def recv(conn, timeout: float = 5.0) -> dict:
+    raw = await asyncio.wait_for(conn.read_message(), timeout)
+    assert raw is not None, f"socket closed: {conn.close_code} {conn.close_reason}"
+    return jsonlib.loads(raw)
+
+
+async def no_frame(conn, wait: float = 0.3) -> None:
+    try:
+        raw = await asyncio.wait_for(conn.read_message(), wait)
+    except asyncio.TimeoutError:
+        return
+    raise AssertionError(f"unexpected frame: {raw}")
+
+
+async def closed(conn, timeout: float = 5.0) -> int:
+    """Wait for the server to close the socket; return the close code."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, "socket was not closed"
+        if await asyncio.wait_for(conn.read_message(), remaining) is None:
+            return conn.close_code
 
 
 class Db:

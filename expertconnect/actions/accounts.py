@@ -8,8 +8,10 @@ import asyncpg
 
 from expertconnect.auth import TokenClaims
 from expertconnect.db.queries import credits as credits_q
+from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
 from expertconnect.errors import Unauthorized, ValidationError
+from expertconnect.realtime.relay import logout_payload
 from expertconnect.services import Services
 
 INITIAL_CREDIT_DESCRIPTION = "Initial free credit"
@@ -57,3 +59,6 @@ async def login(services: Services, *, username: str, password: str) -> dict:
 async def logout(services: Services, claims: TokenClaims) -> None:
     expires_at = dt.datetime.fromtimestamp(claims.expires_at, dt.timezone.utc)
     await users_q.insert_revoked_token(services.db, claims.jti, claims.user_id, expires_at)
+    services.hub.close_token(claims.user_id, claims.jti)
+    if services.relay is not None:
+        await events_q.notify_control(services.db, logout_payload(claims.user_id, claims.jti))

@@ -11,9 +11,6 @@ from expertconnect.db.queries import messages as messages_q
 from expertconnect.errors import ValidationError
 from expertconnect.realtime import events
 
-# The longest message accepted, in characters after stripping; callers validate against it.
-CONTENT_MAX_CHARS = 5000
-
 # Constraint -> the field error it means to the client.
 _CONSTRAINT_ERRORS = {
     "messages_receiver_id_fkey": ("receiver_id", "User with this ID does not exist."),
@@ -24,7 +21,7 @@ _CONSTRAINT_ERRORS = {
 
 async def send_message(services, sender_id: int, receiver_id: int, content: str) -> dict:
     """Store the message and notify the receiver; returns the message with the spec's fields.
-    `content` must already be validated (stripped, 1..CONTENT_MAX_CHARS characters). Raises
+    `content` must already be validated (stripped, 1..realtime.max_message_length). Raises
     ValidationError for an unknown receiver or a message to oneself."""
     try:
         async with outbox.transaction(services) as box:

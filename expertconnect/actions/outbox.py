@@ -31,9 +31,10 @@ class Outbox:
         self.add(events.notification_received(notification))
         return notification
 
-    async def record(self) -> None:
+    async def record(self, relay) -> None:
         """Give each event its user's next sequence number and write the log rows. Counters are
-        bumped in ascending user_id order, so concurrent writers cannot deadlock on them."""
+        bumped in ascending user_id order, so concurrent writers cannot deadlock on them.
+        With a relay, other processes are told the new ids when the transaction commits."""
         ordered = sorted(self.events, key=lambda e: e.user_id)
         rows = []
         for user_id, group in groupby(ordered, key=lambda e: e.user_id):
@@ -44,7 +45,8 @@ class Outbox:
                 rows.append((user_id, seq, event.event_type, event.peer_id,
                              wire.dumps(event.payload)))
         if rows:
-            await events_q.insert_events(self.conn, rows)
+            notify_payload = relay.payload_for(self.events) if relay is not None else None
+            await events_q.insert_events(self.conn, rows, notify_payload)
 
 
 @contextlib.asynccontextmanager
@@ -54,5 +56,5 @@ async def transaction(services) -> AsyncIterator[Outbox]:
     async with services.db.transaction() as conn:
         box = Outbox(conn)
         yield box
-        await box.record()
+        await box.record(services.relay)
     services.hub.publish(box.events)

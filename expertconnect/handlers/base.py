@@ -4,6 +4,7 @@ JSON in and out, and the one place errors are rendered in the spec's shapes."""
 from __future__ import annotations
 
 import logging
+import ipaddress
 from typing import Any
 
 import asyncpg
@@ -14,10 +15,35 @@ from expertconnect.auth import InvalidToken
 from expertconnect.db.queries import health as health_q
 from expertconnect.db.queries import users as users_q
 from expertconnect.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, TooManyRequests, Unauthorized
-from expertconnect.services import Services
-from expertconnect.validation import Form
+from expertconnect.services import IPNetwork, Services
+from expertconnect.validation import INT64_MAX, Form
 
 log = logging.getLogger(__name__)
+
+# List endpoints answer pages of PAGE_DEFAULT rows unless asked for up to PAGE_MAX.
+PAGE_DEFAULT, PAGE_MAX = 50, 200
+
+
+def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]) -> str:
+    """The socket's peer, unless it is a trusted proxy: then the right-most X-Forwarded-For hop
+    that is not itself a trusted proxy. Headers from an untrusted peer are never believed."""
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in trusted)
+
+    if not is_trusted(peer):
+        return peer
+    hops = [h.strip() for header in forwarded_for for h in header.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer      # garbage in the header: fall back to what we know
+    return peer
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -29,6 +55,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self.services = services
         self.db = services.db
         self.token_claims = None
+        # X-RateLimit-* of this request, re-applied on the error path (send_error clears headers).
+        self._rate_headers: dict[str, str] = {}
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -41,7 +69,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         if self.rate_scope == "auth":
-            self._apply_rate_limit("auth", self.request.remote_ip)
+            self._apply_rate_limit("auth", self.client_address)
         if self.auth_required:
             claims = self._decode_bearer_token()
             if self.rate_scope == "default":
@@ -64,10 +92,17 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def _apply_rate_limit(self, scope: str, identity) -> None:
         decision = self.services.limiters[scope].hit(identity)
-        for name, value in decision.headers().items():
+        self._rate_headers = decision.headers()
+        for name, value in self._rate_headers.items():
             self.set_header(name, value)
         if not decision.allowed:
-            raise TooManyRequests(decision.headers())
+            raise TooManyRequests(self._rate_headers)
+
+    @property
+    def client_address(self) -> str:
+        return client_address(self.request.remote_ip,
+                              self.request.headers.get_list("X-Forwarded-For"),
+                              self.services.trusted_proxies)
 
     # ------------------------------------------------------------------ request helpers
     def json_body(self) -> dict[str, Any]:
@@ -85,6 +120,23 @@ class BaseHandler(tornado.web.RequestHandler):
     def form(self) -> Form:
         return Form(self.json_body())
 
+    @staticmethod
+    def page(form: Form) -> dict:
+        """The list cursor every list endpoint takes: `limit` (1..200, default 50) and
+        `before_id` (only rows with a smaller id); passed to list_ queries as keywords."""
+        limit = form.integer("limit", required=False, min_value=1, max_value=PAGE_MAX)
+        before_id = form.object_id("before_id", required=False)
+        return {"limit": limit or PAGE_DEFAULT, "before_id": before_id}
+
+    @staticmethod
+    def path_id(raw: str, not_found: str) -> int:
+        """An id from the URL (routes match digits only); one no row can have is a 404 with
+        the same body as a missing row."""
+        value = int(raw)
+        if not 0 < value <= INT64_MAX:
+            raise NotFound(not_found)
+        return value
+
     def query_form(self) -> Form:
         return Form({k: self.get_query_argument(k) for k in self.request.query_arguments},
                     from_query=True)
@@ -100,6 +152,8 @@ class BaseHandler(tornado.web.RequestHandler):
     # ------------------------------------------------------------------ errors
     def write_error(self, status_code: int, **kwargs) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        for name, value in self._rate_headers.items():
+            self.set_header(name, value)
         if isinstance(exc, ApiError):
             self.set_status(exc.status)
             for name, value in exc.headers.items():

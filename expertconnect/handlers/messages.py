@@ -8,30 +8,15 @@ from expertconnect.db.queries import messages as messages_q
 from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.errors import NotFound
 from expertconnect.handlers.base import BaseHandler
-from expertconnect.validation import INT64_MAX, Form
 
-PAGE_DEFAULT, PAGE_MAX = 50, 200
 NOTIFICATION_NOT_FOUND = "Notification not found"
-
-
-def _page(form: Form) -> dict:
-    """The list cursor: `limit` (1..200, default 50) and `before_id` (only ids below it)."""
-    limit = form.integer("limit", required=False, min_value=1, max_value=PAGE_MAX)
-    before_id = form.object_id("before_id", required=False)
-    return {"limit": limit or PAGE_DEFAULT, "before_id": before_id}
-
-
-def _path_id(raw: str) -> int | None:
-    """A path id (the route allows digits only), or None if no row could have it."""
-    value = int(raw)
-    return value if 0 < value <= INT64_MAX else None
 
 
 class MessagesHandler(BaseHandler):
     async def get(self) -> None:
         form = self.query_form()
         with_user = form.object_id("with_user", required=False)
-        page = _page(form)
+        page = self.page(form)
         form.validate()
         if with_user is None:
             rows = await messages_q.list_messages(self.db, self.user_id, **page)
@@ -43,7 +28,8 @@ class MessagesHandler(BaseHandler):
         # sender_id, is_read and id come from the server: they are ignored if sent.
         form = self.form()
         receiver_id = form.object_id("receiver_id")
-        content = form.string("content", max_length=messages_actions.CONTENT_MAX_CHARS)
+        content = form.string("content",
+                              max_length=self.services.config.realtime.max_message_length)
         form.validate()
         message = await messages_actions.send_message(
             self.services, self.user_id, receiver_id, content)
@@ -63,7 +49,7 @@ class NotificationsHandler(BaseHandler):
     async def get(self) -> None:
         form = self.query_form()
         is_read = form.boolean("is_read", required=False)
-        page = _page(form)
+        page = self.page(form)
         form.validate()
         if is_read is None:
             rows = await notifications_q.list_notifications(self.db, self.user_id, **page)
@@ -76,9 +62,7 @@ class NotificationsHandler(BaseHandler):
 
 class NotificationHandler(BaseHandler):
     async def get(self, raw_id: str) -> None:
-        notification_id = _path_id(raw_id)
-        if notification_id is None:
-            raise NotFound(NOTIFICATION_NOT_FOUND)
+        notification_id = self.path_id(raw_id, NOTIFICATION_NOT_FOUND)
         notification = await notifications_q.get_notification(self.db, self.user_id,
                                                                notification_id)
         if notification is None:
@@ -86,9 +70,7 @@ class NotificationHandler(BaseHandler):
         self.write_json(notification)
 
     async def patch(self, raw_id: str) -> None:
-        notification_id = _path_id(raw_id)
-        if notification_id is None:
-            raise NotFound(NOTIFICATION_NOT_FOUND)
+        notification_id = self.path_id(raw_id, NOTIFICATION_NOT_FOUND)
         form = self.form()
         is_read = form.boolean("is_read")
         form.validate()

@@ -3,6 +3,7 @@ stores it without `event_id`, which is added when it is pushed or replayed."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 MESSAGE_RECEIVE = "message.receive"
@@ -22,6 +23,12 @@ class Event:
 
     def frame(self) -> dict:
         return {**self.payload, "event_id": self.seq}
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Event":
+        """From a user_events row (payload as JSON text)."""
+        return cls(row["user_id"], row["event_type"], json.loads(row["payload"]),
+                   row["peer_id"], row["seq"])
 
 
 def message_received(user_id: int, message: dict) -> Event:

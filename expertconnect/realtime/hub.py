@@ -12,6 +12,8 @@ log = logging.getLogger(__name__)
 
 
 class Socket(Protocol):
+    token_jti: object                              # the id of the token it authenticated with
+
     def deliver(self, event) -> bool: ...          # False: the socket is gone or too slow
     def close(self, code: int, reason: str) -> None: ...
 
@@ -41,6 +43,20 @@ class Hub:
 
     def connected_users(self) -> int:
         return len(self._sockets)
+
+    def close_token(self, user_id: int, jti, code: int = 4401, reason: str = "Logged out") -> int:
+        """Close every socket of the user that authenticated with token `jti`."""
+        doomed = [s for s in self.sockets_of(user_id) if s.token_jti == jti]
+        for socket in doomed:
+            self.remove(user_id, socket)
+            socket.close(code, reason)
+        return len(doomed)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for user_id in list(self._sockets):
+            for socket in self.sockets_of(user_id):
+                socket.close(code, reason)
+        self._sockets.clear()
 
     def publish(self, events: Iterable) -> None:
         """Deliver committed events to the local sockets of their users."""

@@ -6,6 +6,8 @@
 CREATE TABLE user_event_counters (
     user_id   bigint NOT NULL,
     last_seq  bigint NOT NULL,
+    -- Events up to this seq were purged by retention; replay from before it cannot be complete.
+    purged_through  bigint NOT NULL DEFAULT 0,
     CONSTRAINT user_event_counters_pkey PRIMARY KEY (user_id),
     CONSTRAINT user_event_counters_user_id_fkey FOREIGN KEY (user_id)
         REFERENCES users (id) ON DELETE CASCADE

@@ -64,3 +64,8 @@ async def insert_revoked_token(conn, jti: uuid.UUID, user_id: int, expires_at: d
         """INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)
            ON CONFLICT (jti) DO NOTHING""",
         jti, user_id, expires_at)
+
+
+async def delete_expired_revocations(conn, now: dt.datetime) -> None:
+    """A revoked token past its expiry is rejected by its exp claim anyway."""
+    await conn.execute("DELETE FROM revoked_tokens WHERE expires_at < $1", now)

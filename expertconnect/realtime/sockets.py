@@ -1,0 +1,269 @@
+"""The WebSocket endpoints: /ws/ (everything for the user), /ws/notifications/ and
+/ws/chat/{receiver_id}/. Authenticated before the upgrade; each socket replays what it missed
+(?last_event_id=N) and then receives live events in sequence order, with no gap and no duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from urllib.parse import urlsplit
+
+import tornado.iostream
+import tornado.websocket
+
+from expertconnect import wire
+from expertconnect.actions import messages as messages_actions
+from expertconnect.auth import InvalidToken
+from expertconnect.db.queries import events as events_q
+from expertconnect.db.queries import users as users_q
+from expertconnect.errors import ApiError, ValidationError
+from expertconnect.realtime import events
+from expertconnect.realtime.events import Event
+from expertconnect.services import Services
+from expertconnect.validation import Form
+
+log = logging.getLogger(__name__)
+
+# Close codes in the private 4000-4999 range, after the HTTP statuses they mirror.
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_SLOW = 4408
+# Replay reads the log in pages of this many events.
+REPLAY_PAGE = 500
+
+
+class EventSocket(tornado.websocket.WebSocketHandler):
+    """Base of the three endpoints. Subclasses say which event types they carry."""
+
+    event_types: tuple[str, ...] = ()
+
+    def initialize(self, services: Services) -> None:
+        self.services = services
+        self.user_id: int | None = None
+        self.claims = None
+        self.peer_id: int | None = None
+        # Sequence position: every event of the user up to last_seq has been handled.
+        self.last_seq = 0
+        # While catching up from the log, live events wait here.
+        self._catching_up = True
+        self._held: list[Event] = []
+        self._expiry_timer = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ handshake
+    def check_origin(self, origin: str) -> bool:
+        """Only called when a browser sends Origin; non-browser clients send none."""
+        allowed = self.services.config.realtime.allowed_origins
+        if allowed:
+            return origin in allowed
+        return urlsplit(origin).netloc.lower() == self.request.headers.get("Host", "").lower()
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(wire.dumps({"error": message}))
+
+    async def get(self, *args, **kwargs) -> None:
+        token = self.get_query_argument("token", "")
+        try:
+            claims = self.services.tokens.decode(token)
+        except InvalidToken:
+            return self._refuse(401, "Invalid or expired token")
+        try:
+            user = await users_q.get_user_with_live_token(self.services.db, claims.user_id,
+                                                          claims.jti)
+            if user is None:
+                return self._refuse(401, "Invalid or expired token")
+            self.user_id, self.claims, self.user = claims.user_id, claims, user
+            if not await self.prepare_socket(*args):
+                return None
+        except ApiError as exc:
+            return self._refuse(exc.status, exc.message)
+        last_event_id = self.get_query_argument("last_event_id", None)
+        if last_event_id is not None and not last_event_id.isdigit():
+            return self._refuse(400, "last_event_id must be a non-negative integer")
+        self._resume_from = int(last_event_id) if last_event_id is not None else None
+        await super().get(*args, **kwargs)
+
+    async def prepare_socket(self, *args) -> bool:
+        """Subclass checks before the upgrade; False when a response was already sent."""
+        return True
+
+    def get_compression_options(self):
+        return None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def open(self, *args) -> None:
+        self.ws_connection.stream.max_write_buffer_size = \
+            self.services.config.realtime.max_buffered_bytes
+        self.services.hub.add(self.user_id, self)
+        remaining = self.claims.expires_at - time.time()
+        self._expiry_timer = asyncio.get_running_loop().call_later(
+            max(0.0, remaining), self.close, CLOSE_UNAUTHORIZED, "Token expired")
+        # Registered before reading the log: anything committed from here on is either in the
+        # read or arrives live (and is held until the read is done).
+        await self._catch_up(self._resume_from)
+
+    def on_close(self) -> None:
+        self._closed = True
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+        if self.user_id is not None:
+            self.services.hub.remove(self.user_id, self)
+
+    @property
+    def token_jti(self):
+        return self.claims.jti if self.claims else None
+
+    # ------------------------------------------------------------------ delivery
+    def wants(self, event_type: str, peer_id: int | None) -> bool:
+        return event_type in self.event_types
+
+    def deliver(self, event: Event) -> bool:
+        """Called by the hub for every committed event of this user, in any order."""
+        if self._closed:
+            return False
+        if self._catching_up:
+            self._held.append(event)
+            return True
+        if event.seq <= self.last_seq:
+            return True                      # already sent by a catch-up read
+        if event.seq != self.last_seq + 1:
+            # An earlier event of this user committed but has not reached us yet (another
+            # coroutine or process is still publishing it): read the log, which has it.
+            self._held.append(event)
+            self._catching_up = True
+            asyncio.ensure_future(self._catch_up(self.last_seq))
+            return True
+        self.last_seq = event.seq
+        if self.wants(event.event_type, event.peer_id):
+            return self._send(event.frame())
+        return True
+
+    def _send(self, frame: dict) -> bool:
+        try:
+            self.write_message(wire.dumps(frame))
+            return True
+        except tornado.iostream.StreamBufferFullError:
+            log.info("closing slow socket of user %s: send buffer full", self.user_id)
+            self.close(CLOSE_TOO_SLOW, "Too slow: send buffer full")
+        except tornado.websocket.WebSocketClosedError:
+            pass
+        self._closed = True
+        return False
+
+    async def _catch_up(self, after: int | None) -> None:
+        """Send every logged event after `after` that this socket carries, then the held ones.
+        after=None: a fresh connection, which starts at the user's current head."""
+        self._catching_up = True
+        try:
+            peer = self.peer_id
+            types = list(self.event_types)
+            page = await events_q.list_events_after(
+                self.services.db, self.user_id, after or 0, types, peer,
+                0 if after is None else REPLAY_PAGE)
+            if after is not None and (after < page["purged_through"] or after > page["head"]):
+                self._send(events.resync_required_frame())
+                after = None
+            if after is None:
+                self.last_seq = page["head"]
+            else:
+                while True:
+                    for seq, payload in page["events"]:
+                        frame = json.loads(payload)
+                        frame["event_id"] = seq
+                        if not self._send(frame):
+                            return
+                    if len(page["events"]) < REPLAY_PAGE:
+                        break
+                    last = page["events"][-1][0]
+                    page = await events_q.list_events_after(
+                        self.services.db, self.user_id, last, types, peer, REPLAY_PAGE)
+                self.last_seq = max(self.last_seq, page["head"])
+        except ApiError:
+            self.close(1011, "Database unavailable")
+            return
+        finally:
+            self._catching_up = False
+        held, self._held = sorted(self._held, key=lambda e: e.seq), []
+        for event in held:
+            if not self.deliver(event):
+                break
+
+    # ------------------------------------------------------------------ inbound
+    def on_message(self, message) -> None:
+        self._send(events.error_frame("This socket does not accept messages"))
+
+
+class UserStreamSocket(EventSocket):
+    """/ws/ : every event of the user."""
+
+    event_types = (events.MESSAGE_RECEIVE, events.NOTIFICATION_RECEIVE, events.MESSAGE_READ)
+
+
+class NotificationSocket(EventSocket):
+    """/ws/notifications/ : notification.receive only."""
+
+    event_types = (events.NOTIFICATION_RECEIVE,)
+
+
+class ChatSocket(EventSocket):
+    """/ws/chat/{receiver_id}/ : one conversation; the client sends message.send frames."""
+
+    event_types = (events.MESSAGE_RECEIVE, events.MESSAGE_READ)
+
+    async def prepare_socket(self, receiver_id: str) -> bool:
+        peer_id = int(receiver_id)
+        if peer_id < 2**63 and await users_q.exists_user(self.services.db, peer_id):
+            self.peer_id = peer_id
+        return True
+
+    async def open(self, *args) -> None:
+        if self.peer_id is None:
+            self.close(CLOSE_NOT_FOUND, "Receiver not found")
+            return
+        await super().open(*args)
+
+    def wants(self, event_type: str, peer_id: int | None) -> bool:
+        return event_type in self.event_types and peer_id == self.peer_id
+
+    async def on_message(self, message) -> None:
+        try:
+            frame = wire.loads(message.encode("utf-8", "surrogatepass")
+                               if isinstance(message, str) else message)
+        except (wire.MalformedJSON, UnicodeEncodeError):
+            self._send(events.error_frame("Malformed JSON"))
+            return
+        if not isinstance(frame, dict) or frame.get("type") != "message.send":
+            self._send(events.error_frame('Unknown frame type: expected "message.send"'))
+            return
+        if self.peer_id == self.user_id:
+            self._send(events.error_frame("You cannot send a message to yourself"))
+            return
+        decision = self.services.limiters["default"].hit(self.user_id)
+        if not decision.allowed:
+            self._send(events.error_frame(
+                f"Rate limit exceeded; retry in {decision.retry_after} s"))
+            return
+        form = Form(frame)
+        content = form.string("content",
+                              max_length=self.services.config.realtime.max_message_length)
+        try:
+            form.validate()
+            await messages_actions.send_message(self.services, self.user_id, self.peer_id, content)
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {msg}" for field, msgs in exc.errors.items()
+                                 for msg in msgs)
+            self._send(events.error_frame(problems))
+        except ApiError as exc:
+            self._send(events.error_frame(exc.message))
+
+
+ROUTES = [
+    (r"/ws/", UserStreamSocket),
+    (r"/ws/notifications/", NotificationSocket),
+    (r"/ws/chat/(\d{1,19})/", ChatSocket),
+]

@@ -1,0 +1,83 @@
+"""The token bucket's arithmetic and the client address it is keyed by (pure logic)."""
+
+import ipaddress
+
+from expertconnect.handlers.base import client_address
+from expertconnect.ratelimit import TokenBucketLimiter
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def _limiter(capacity=10, **kwargs):
+    clock = Clock()
+    return TokenBucketLimiter(capacity, 60.0, clock=clock, wall_clock=clock, **kwargs), clock
+
+
+def test_a_fresh_client_bursts_to_capacity_then_waits_one_refill_interval():
+    limiter, clock = _limiter(10)
+    decisions = [limiter.hit("a") for _ in range(11)]
+    assert [d.allowed for d in decisions] == [True] * 10 + [False]
+    assert [d.remaining for d in decisions[:3]] == [9, 8, 7]
+    refused = decisions[-1]
+    assert refused.retry_after == 6              # 60 s / 10 tokens
+    assert refused.headers()["Retry-After"] == "6"
+    clock.now += 5.9
+    assert not limiter.hit("a").allowed
+    clock.now += 0.2
+    assert limiter.hit("a").allowed
+
+
+def test_reset_is_when_the_bucket_is_full_again():
+    limiter, clock = _limiter(10)
+    for _ in range(4):
+        decision = limiter.hit("a")
+    assert decision.reset_at == int(clock.now + 4 * 6)
+
+
+def test_buckets_are_per_key():
+    limiter, _ = _limiter(1)
+    assert limiter.hit("a").allowed
+    assert not limiter.hit("a").allowed
+    assert limiter.hit("b").allowed
+
+
+def test_memory_stays_bounded_under_many_distinct_addresses():
+    limiter, clock = _limiter(10, max_entries=100_000)
+    for i in range(250_000):
+        limiter.hit(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
+        clock.now += 0.0001
+    assert len(limiter) <= 100_000
+
+
+def test_full_buckets_are_dropped_first():
+    limiter, clock = _limiter(10, max_entries=10)
+    for i in range(10):
+        limiter.hit(i)
+    clock.now += 120                         # every bucket has refilled
+    limiter.hit("busy")
+    limiter.hit("busy")
+    limiter.hit("new")
+    assert len(limiter) == 2
+
+
+TRUSTED = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8")]
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored():
+    assert client_address("203.0.113.9", ["1.2.3.4"], TRUSTED) == "203.0.113.9"
+
+
+def test_a_trusted_proxy_gives_the_right_most_untrusted_hop():
+    hops = ["6.6.6.6, 198.51.100.7, 10.1.2.3"]      # the client could forge the left part
+    assert client_address("127.0.0.1", hops, TRUSTED) == "198.51.100.7"
+
+
+def test_garbage_forwarded_for_falls_back_to_the_peer():
+    assert client_address("127.0.0.1", ["not-an-ip"], TRUSTED) == "127.0.0.1"
+    assert client_address("127.0.0.1", [], TRUSTED) == "127.0.0.1"
