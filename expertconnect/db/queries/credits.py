@@ -2,13 +2,58 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+# The largest balance an `integer` column holds: a credit that would pass it is refused.
+BALANCE_MAX = 2**31 - 1
+
+_ACCOUNT_COLUMNS = "id, user_id AS user, balance, updated_at"
+_PAYMENT_COLUMNS = ("id, user_id AS user, payment_method, amount, currency, status, "
+                    "credits_purchased, transaction_id, created_at")
+
 
 async def insert_account(conn, user_id: int, balance: int) -> dict:
     row = await conn.fetchrow(
-        """INSERT INTO credit_accounts (user_id, balance) VALUES ($1, $2)
-           RETURNING id, user_id AS user, balance, updated_at""",
+        f"""INSERT INTO credit_accounts (user_id, balance) VALUES ($1, $2)
+            RETURNING {_ACCOUNT_COLUMNS}""",
         user_id, balance)
     return dict(row)
+
+
+async def get_account(conn, user_id: int) -> dict | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM credit_accounts WHERE user_id = $1", user_id)
+    return dict(row) if row else None
+
+
+async def lock_accounts(conn, user_ids: list[int]) -> list[dict]:
+    """Row-lock the accounts of `user_ids` in ascending user_id order (LockRows runs above the
+    Sort), so two transfers between the same pair, in either direction, cannot deadlock."""
+    rows = await conn.fetch(
+        """SELECT user_id, balance FROM credit_accounts
+           WHERE user_id = ANY($1::bigint[])
+           ORDER BY user_id
+           FOR UPDATE""",
+        user_ids)
+    return [dict(r) for r in rows]
+
+
+async def update_debit(conn, user_id: int, amount: int) -> int | None:
+    """Take `amount` from the balance; None (and nothing changed) if it is not there."""
+    return await conn.fetchval(
+        """UPDATE credit_accounts SET balance = balance - $2, updated_at = now()
+           WHERE user_id = $1 AND balance >= $2
+           RETURNING balance""",
+        user_id, amount)
+
+
+async def update_credit(conn, user_id: int, amount: int) -> int | None:
+    """Add `amount` to the balance; None (and nothing changed) if the balance cannot hold it."""
+    return await conn.fetchval(
+        """UPDATE credit_accounts SET balance = balance + $2, updated_at = now()
+           WHERE user_id = $1 AND balance <= $3::integer - $2::integer
+           RETURNING balance""",
+        user_id, amount, BALANCE_MAX)
 
 
 async def insert_transaction(conn, *, user_id: int, transaction_type: str, amount: int,
@@ -24,3 +69,46 @@ async def insert_transaction(conn, *, user_id: int, transaction_type: str, amoun
            FROM t JOIN users u ON u.id = t.user_id""",
         user_id, transaction_type, amount, description, related_meeting_id)
     return dict(row)
+
+
+async def list_transactions(conn, user_id: int, *, limit: int,
+                            before_id: int | None = None) -> list[dict]:
+    """One user's ledger, newest first (credit_transactions_user_id_id_idx). Without before_id
+    the bound is the largest bigint, so the index condition is the same for every page."""
+    rows = await conn.fetch(
+        """SELECT t.id, t.user_id AS user, u.username, t.transaction_type, t.amount,
+                  t.description, t.related_meeting_id, t.created_at
+           FROM credit_transactions t JOIN users u ON u.id = t.user_id
+           WHERE t.user_id = $1 AND t.id < COALESCE($2::bigint, 9223372036854775807)
+           ORDER BY t.id DESC
+           LIMIT $3""",
+        user_id, before_id, limit)
+    return [dict(r) for r in rows]
+
+
+async def insert_payment(conn, *, user_id: int, payment_method: str, amount: Decimal,
+                         credits: int) -> dict:
+    """A completed (simulated) payment. Its transaction_id, sim_{id}_{credits}_{whole dollars},
+    names the row's own id, so the id is drawn from the identity sequence first."""
+    row = await conn.fetchrow(
+        f"""WITH n AS (SELECT nextval(pg_get_serial_sequence('payments', 'id')) AS id)
+            INSERT INTO payments (id, user_id, payment_method, amount, currency, status,
+                                  credits_purchased, transaction_id)
+            OVERRIDING SYSTEM VALUE
+            SELECT n.id, $1::bigint, $2::text, $3::numeric, 'USD', 'completed', $4::integer,
+                   'sim_' || n.id || '_' || $4::integer || '_' || trunc($3::numeric)::bigint
+            FROM n
+            RETURNING {_PAYMENT_COLUMNS}""",
+        user_id, payment_method, amount, credits)
+    return dict(row)
+
+
+async def get_meeting_for_payment(conn, meeting_id: int, user_id: int) -> dict | None:
+    """The meeting if `user_id` takes part in it, share-locked so that its status cannot change
+    (e.g. to cancelled) until the paying transaction ends."""
+    row = await conn.fetchrow(
+        """SELECT id, requester_id, expert_id, status FROM meetings
+           WHERE id = $1 AND (requester_id = $2 OR expert_id = $2)
+           FOR SHARE""",
+        meeting_id, user_id)
+    return dict(row) if row else None
