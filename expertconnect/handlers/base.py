@@ -130,12 +130,11 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @staticmethod
     def path_id(raw: str, not_found: str) -> int:
-        """An id from the URL (routes match digits only); one no row can have is a 404 with
-        the same body as a missing row."""
-        value = int(raw)
-        if not 0 < value <= INT64_MAX:
-            raise NotFound(not_found)
-        return value
+        """A positive int64 id from the URL; anything no row can have is a 404 with the same
+        body as a missing row."""
+        if raw.isascii() and raw.isdigit() and 0 < int(raw) <= INT64_MAX:
+            return int(raw)
+        raise NotFound(not_found)
 
     def query_form(self) -> Form:
         return Form({k: self.get_query_argument(k) for k in self.request.query_arguments},

@@ -14,7 +14,6 @@ PAYMENT_METHODS = ("credit_card", "debit_card", "paypal", "bank_transfer")
 # attacker) cannot push a balance toward the integer column's limit in a few calls.
 MAX_CREDITS_PER_PURCHASE = 10_000
 MAX_CREDITS_PER_TRANSFER = 1_000_000
-LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 50, 200
 
 
 class BalanceHandler(BaseHandler):
@@ -29,11 +28,9 @@ class BalanceHandler(BaseHandler):
 class TransactionsHandler(BaseHandler):
     async def get(self) -> None:
         form = self.query_form()
-        limit = form.integer("limit", required=False, min_value=1, max_value=LIST_LIMIT_MAX)
-        before_id = form.object_id("before_id", required=False)
+        page = self.page(form)
         form.validate()
-        rows = await credits_q.list_transactions(
-            self.db, self.user_id, limit=limit or LIST_LIMIT_DEFAULT, before_id=before_id)
+        rows = await credits_q.list_transactions(self.db, self.user_id, **page)
         self.write_json(rows)
 
 

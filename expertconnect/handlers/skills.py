@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import asyncpg
 
 from expertconnect.db.queries import availability as availability_q
@@ -11,18 +9,10 @@ from expertconnect.db.queries import skills as skills_q
 from expertconnect.db.queries import users as users_q
 from expertconnect.errors import NotFound, ValidationError
 from expertconnect.handlers.base import BaseHandler
-from expertconnect.validation import INT64_MAX, Form
+from expertconnect.validation import Form
 
 PROFICIENCY_LEVELS = ("beginner", "intermediate", "advanced", "expert")
 SKILL_NAME_MAX = 100
-LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 50, 200
-
-
-def _path_id(raw: str, not_found: str) -> int:
-    """A positive int64 from the URL; anything else names no row, so it is the same 404."""
-    if re.fullmatch(r"\d{1,19}", raw) and 1 <= int(raw) <= INT64_MAX:
-        return int(raw)
-    raise NotFound(not_found)
 
 
 class _OwnedListHandler(BaseHandler):
@@ -45,11 +35,9 @@ class CategoriesHandler(BaseHandler):
 class UserSkillsHandler(_OwnedListHandler):
     async def get(self) -> None:
         form = self.query_form()
-        limit = form.integer("limit", required=False, min_value=1, max_value=LIST_LIMIT_MAX)
-        before_id = form.object_id("before_id", required=False)
+        page = self.page(form)
         user_id = await self._target_user_id(form)
-        self.write_json(await skills_q.list_user_skills(
-            self.db, user_id, limit=limit or LIST_LIMIT_DEFAULT, before_id=before_id))
+        self.write_json(await skills_q.list_user_skills(self.db, user_id, **page))
 
     async def post(self) -> None:
         # The owner is always the caller: "user" and "id" in the body are ignored.
@@ -77,7 +65,7 @@ class UserSkillsHandler(_OwnedListHandler):
 
 class UserSkillHandler(BaseHandler):
     async def delete(self, raw_id: str) -> None:
-        skill_id = _path_id(raw_id, "Skill not found")
+        skill_id = self.path_id(raw_id, "Skill not found")
         if not await skills_q.delete_user_skill(self.db, skill_id, self.user_id):
             raise NotFound("Skill not found")
         self.set_status(204)
@@ -115,7 +103,7 @@ class UserAvailabilityHandler(_OwnedListHandler):
 
 class UserAvailabilitySlotHandler(BaseHandler):
     async def delete(self, raw_id: str) -> None:
-        slot_id = _path_id(raw_id, "Availability slot not found")
+        slot_id = self.path_id(raw_id, "Availability slot not found")
         if not await availability_q.delete_slot(self.db, slot_id, self.user_id):
             raise NotFound("Availability slot not found")
         self.set_status(204)
