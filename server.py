@@ -54,6 +54,7 @@ async def serve(config) -> None:
     db = await create_database(config, dsn)
     loop = asyncio.get_running_loop()
     passwords = await loop.run_in_executor(None, PasswordHasher, config.auth.bcrypt_rounds)
+    limits = config.rate_limits
     services = Services(
         config=config,
         db=db,
@@ -61,8 +62,11 @@ async def serve(config) -> None:
         tokens=TokenIssuer(load_or_create_secret(config.auth.jwt_secret, config.var_dir),
                            config.auth.token_ttl_seconds),
         limiters={
-            "auth": TokenBucketLimiter(config.rate_limits.auth_per_minute),
-            "default": TokenBucketLimiter(config.rate_limits.default_per_minute),
+            "auth": TokenBucketLimiter(limits.auth_per_minute),
+            "default": TokenBucketLimiter(limits.default_per_minute),
+            "login_failures": TokenBucketLimiter(limits.auth_per_minute),
+            "registration": TokenBucketLimiter(limits.registrations_per_hour, period=3600),
+            "purchase": TokenBucketLimiter(limits.purchases_per_day, period=86400),
         },
         hub=Hub(config.realtime.max_sockets_per_user),
         trusted_proxies=[ipaddress.ip_network(p, strict=False)

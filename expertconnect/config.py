@@ -49,6 +49,8 @@ class AuthConfig:
 class RateLimitConfig:
     auth_per_minute: int = 10
     default_per_minute: int = 60
+    registrations_per_hour: int = 20
+    purchases_per_day: int = 50
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ _RULES = {
     "auth.bcrypt_rounds": (lambda v: 4 <= v <= 31, "an integer 4..31"),
     "rate_limits.auth_per_minute": (lambda v: v >= 1, "at least 1"),
     "rate_limits.default_per_minute": (lambda v: v >= 1, "at least 1"),
+    "rate_limits.registrations_per_hour": (lambda v: v >= 1, "at least 1"),
+    "rate_limits.purchases_per_day": (lambda v: v >= 1, "at least 1"),
     "credits.initial_free": (lambda v: v >= 0, "zero or more"),
     "realtime.backend": (lambda v: v in ("memory", "postgres"), "memory or postgres"),
     "realtime.max_sockets_per_user": (lambda v: v >= 1, "at least 1"),

@@ -64,7 +64,8 @@ class PayloadTooLarge(ApiError):
     status = 413
 
     def __init__(self):
-        super().__init__("Request body too large")
+        # The unread body is still on the wire: the connection cannot be reused.
+        super().__init__("Request body too large", headers={"Connection": "close"})
 
 
 class TooManyRequests(ApiError):

@@ -62,9 +62,13 @@ class TokenBucketLimiter:
         retry_after = 0 if allowed else max(1, math.ceil((cost - tokens) / self.rate))
         return Decision(allowed, self.capacity, int(tokens), reset_at, retry_after)
 
-    def peek(self, key: Hashable, cost: float = 1.0) -> bool:
-        """Would a hit be allowed? Takes nothing."""
-        return self._level(key, self._clock()) >= cost
+    def status(self, key: Hashable, cost: float = 1.0) -> Decision:
+        """What a hit would decide, taking nothing: for quotas charged only on success."""
+        tokens = self._level(key, self._clock())
+        allowed = tokens >= cost
+        reset_at = math.ceil(self._wall_clock() + (self.capacity - tokens) / self.rate)
+        retry_after = 0 if allowed else max(1, math.ceil((cost - tokens) / self.rate))
+        return Decision(allowed, self.capacity, int(tokens), reset_at, retry_after)
 
     def _store(self, key: Hashable, tokens: float, now: float) -> None:
         self._buckets.pop(key, None)

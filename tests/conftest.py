@@ -137,6 +137,8 @@ def _server_env(database_dsn: str, overrides: dict[str, str]) -> dict[str, str]:
         "EXPERTCONNECT_AUTH_BCRYPT_ROUNDS": "4",
         "EXPERTCONNECT_RATE_LIMITS_AUTH_PER_MINUTE": "100000",
         "EXPERTCONNECT_RATE_LIMITS_DEFAULT_PER_MINUTE": "100000",
+        "EXPERTCONNECT_RATE_LIMITS_REGISTRATIONS_PER_HOUR": "100000",
+        "EXPERTCONNECT_RATE_LIMITS_PURCHASES_PER_DAY": "100000",
     }
     env.update({f"EXPERTCONNECT_{k.upper()}": str(v) for k, v in overrides.items()})
     return env

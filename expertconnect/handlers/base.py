@@ -14,7 +14,8 @@ from expertconnect import wire
 from expertconnect.auth import InvalidToken
 from expertconnect.db.queries import health as health_q
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, TooManyRequests, Unauthorized
+from expertconnect.errors import (ApiError, BadRequest, MethodNotAllowed, NotFound,
+                                  PayloadTooLarge, TooManyRequests, Unauthorized)
 from expertconnect.services import IPNetwork, Services
 from expertconnect.validation import INT64_MAX, Form
 
@@ -46,7 +47,11 @@ def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]
     return peer
 
 
+@tornado.web.stream_request_body
 class BaseHandler(tornado.web.RequestHandler):
+    """Bodies are streamed so that prepare() (size check, rate limit, authentication) runs
+    before any of the body is read: a refused request never costs its upload."""
+
     # Per endpoint: does it need a token, and which rate-limit bucket does it draw from.
     auth_required = True
     rate_scope: str | None = "default"   # "default" (per user), "auth" (per address), None
@@ -57,6 +62,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.token_claims = None
         # X-RateLimit-* of this request, re-applied on the error path (send_error clears headers).
         self._rate_headers: dict[str, str] = {}
+        self._body_chunks: list[bytes] = []
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -68,6 +74,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return None
 
     async def prepare(self) -> None:
+        self._limit_body_size()
         if self.rate_scope == "auth":
             self._apply_rate_limit("auth", self.client_address)
         if self.auth_required:
@@ -79,6 +86,17 @@ class BaseHandler(tornado.web.RequestHandler):
                 raise Unauthorized("Invalid or expired token")
             self.token_claims = claims
             self.current_user = user
+
+    def _limit_body_size(self) -> None:
+        limit = self.services.config.server.max_body_size
+        declared = self.request.headers.get("Content-Length", "0")
+        if not declared.isdigit() or int(declared) > limit:
+            raise PayloadTooLarge()
+        # A chunked body past the limit is cut off by Tornado itself (a bare 400).
+        self.request.connection.set_max_body_size(limit)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body_chunks.append(chunk)
 
     def _decode_bearer_token(self):
         header = self.request.headers.get("Authorization", "")
@@ -98,6 +116,16 @@ class BaseHandler(tornado.web.RequestHandler):
         if not decision.allowed:
             raise TooManyRequests(self._rate_headers)
 
+    def require_quota(self, scope: str, identity) -> None:
+        """429 if the quota `scope` of `identity` is used up; charge it with charge_quota()
+        once the work has succeeded, so refused attempts cost nothing."""
+        decision = self.services.limiters[scope].status(identity)
+        if not decision.allowed:
+            raise TooManyRequests(decision.headers())
+
+    def charge_quota(self, scope: str, identity) -> None:
+        self.services.limiters[scope].hit(identity)
+
     @property
     def client_address(self) -> str:
         return client_address(self.request.remote_ip,
@@ -107,10 +135,11 @@ class BaseHandler(tornado.web.RequestHandler):
     # ------------------------------------------------------------------ request helpers
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object, or a 400 saying why not."""
-        if not self.request.body:
+        raw = b"".join(self._body_chunks)
+        if not raw:
             raise BadRequest("Request body must be a JSON object")
         try:
-            body = wire.loads(self.request.body)
+            body = wire.loads(raw)
         except wire.MalformedJSON as exc:
             raise BadRequest(str(exc)) from None
         if not isinstance(body, dict):

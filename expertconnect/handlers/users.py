@@ -6,6 +6,7 @@ import re
 
 from expertconnect.actions import accounts
 from expertconnect.db.queries import users as users_q
+from expertconnect.errors import Unauthorized
 from expertconnect.handlers.base import BaseHandler
 from expertconnect.validation import Form
 
@@ -60,9 +61,12 @@ class RegisterHandler(BaseHandler):
         last_name = form.string("last_name", required=False, max_length=NAME_MAX,
                                 allow_blank=True, default="")
         form.validate()
+        # Each account comes with free credits: cap how many one address can open.
+        self.require_quota("registration", self.client_address)
         payload = await accounts.register(
             self.services, username=username, email=email, password=password,
             first_name=first_name, last_name=last_name)
+        self.charge_quota("registration", self.client_address)
         self.write_json(payload, status=201)
 
 
@@ -75,7 +79,16 @@ class LoginHandler(BaseHandler):
         username = form.string("username", max_length=254)
         password = _password(form)
         form.validate()
-        self.write_json(await accounts.login(self.services, username=username, password=password))
+        # Failed logins also count per target username, so that many addresses cannot
+        # brute-force one account; a locked-out attempt costs no bcrypt.
+        account_key = username.lower()
+        self.require_quota("login_failures", account_key)
+        try:
+            payload = await accounts.login(self.services, username=username, password=password)
+        except Unauthorized:
+            self.charge_quota("login_failures", account_key)
+            raise
+        self.write_json(payload)
 
 
 class LogoutHandler(BaseHandler):

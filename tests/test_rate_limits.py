@@ -1,0 +1,112 @@
+"""Rate limits and quotas over real HTTP: the spec's headers, 429s that do no work, client
+addresses that cannot be forged, and the body size limit."""
+
+import uuid
+
+from conftest import PASSWORD, _request
+
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+def _login(url, username, password=PASSWORD, **headers):
+    return _request(url, "POST", "/api/users/login/", headers=headers,
+                    json={"username": username, "password": password})
+
+
+def test_auth_endpoints_allow_a_burst_then_429_with_the_spec_headers(start_server, make_user):
+    own = start_server(RATE_LIMITS_AUTH_PER_MINUTE="3")
+    user = make_user()
+    answers = [_login(own.url, user.username) for _ in range(4)]
+    assert [r.status for r in answers] == [200, 200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in answers] == ["2", "1", "0", "0"]
+    refused = answers[-1]
+    assert refused.json == {"error": "Rate limit exceeded"}
+    assert refused.headers["X-RateLimit-Limit"] == "3"
+    assert int(refused.headers["X-RateLimit-Reset"]) > 1_600_000_000
+    assert 1 <= int(refused.headers["Retry-After"]) <= 20     # 60 s / 3 tokens
+
+
+def test_default_limit_is_per_user_and_a_refused_request_does_no_work(start_server, make_user, db):
+    own = start_server(RATE_LIMITS_DEFAULT_PER_MINUTE="3")
+    alice, bob, carol = make_user(), make_user(), make_user()
+    for _ in range(3):
+        assert _request(own.url, "GET", "/api/users/me/", token=alice.token).status == 200
+    r = _request(own.url, "POST", "/api/messages/", token=alice.token,
+                 json={"receiver_id": bob.id, "content": "over the limit"})
+    assert r.status == 429 and r.headers["Retry-After"]
+    assert db.fetchval("SELECT count(*) FROM messages WHERE sender_id = $1", alice.id) == 0
+    assert _request(own.url, "GET", "/api/users/me/", token=carol.token).status == 200
+
+
+def test_rate_headers_survive_the_error_path(api, make_user):
+    user = make_user()
+    r = api("GET", "/api/notifications/999999999/", token=user.token)
+    assert r.status == 404
+    assert all(h in r.headers for h in RATE_HEADERS)
+
+
+def test_health_is_never_limited(start_server):
+    own = start_server(RATE_LIMITS_AUTH_PER_MINUTE="1", RATE_LIMITS_DEFAULT_PER_MINUTE="1")
+    assert all(_request(own.url, "GET", "/api/health/").status == 200 for _ in range(5))
+
+
+def test_forged_forwarded_for_from_an_untrusted_peer_changes_nothing(start_server, make_user):
+    own = start_server(RATE_LIMITS_AUTH_PER_MINUTE="2")
+    user = make_user()
+    statuses = [_login(own.url, user.username, **{"X-Forwarded-For": f"198.51.100.{i}",
+                                                  "X-Real-Ip": f"198.51.100.{i}"}).status
+                for i in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(start_server, make_user):
+    own = start_server(RATE_LIMITS_AUTH_PER_MINUTE="2", SERVER_TRUSTED_PROXIES="127.0.0.1")
+    user = make_user()
+    first = [_login(own.url, user.username, **{"X-Forwarded-For": "198.51.100.1"}).status
+             for _ in range(3)]
+    other = _login(own.url, user.username, **{"X-Forwarded-For": "198.51.100.2"}).status
+    assert first == [200, 200, 429] and other == 200
+
+
+def test_failed_logins_count_per_username_across_addresses(start_server, make_user):
+    own = start_server(RATE_LIMITS_AUTH_PER_MINUTE="3", SERVER_TRUSTED_PROXIES="127.0.0.1")
+    victim = make_user()
+    for i in range(3):
+        r = _login(own.url, victim.username, "wrong-password",
+                   **{"X-Forwarded-For": f"203.0.113.{i}"})
+        assert r.status == 401
+    # A fresh address, even with the right password: the account is cooling down.
+    r = _login(own.url, victim.username.upper(), **{"X-Forwarded-For": "203.0.113.99"})
+    assert r.status == 429 and r.headers["Retry-After"]
+
+
+def test_registrations_per_address_are_capped_and_failures_do_not_count(start_server):
+    own = start_server(RATE_LIMITS_REGISTRATIONS_PER_HOUR="2")
+
+    def register(**overrides):
+        tag = uuid.uuid4().hex[:8]
+        body = {"username": f"farm_{tag}", "email": f"farm_{tag}@example.com",
+                "password": PASSWORD, **overrides}
+        return _request(own.url, "POST", "/api/users/register/", json=body).status
+
+    assert register(password="short") == 400
+    assert [register(), register(), register()] == [201, 201, 429]
+
+
+def test_purchases_per_user_per_day_are_capped(start_server, make_user):
+    own = start_server(RATE_LIMITS_PURCHASES_PER_DAY="2")
+    user = make_user()
+    body = {"payment_method": "credit_card", "amount": "1.00", "credits_to_purchase": 1}
+    statuses = [_request(own.url, "POST", "/api/payments/purchase_credits/", token=user.token,
+                         json=body).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    balance = _request(own.url, "GET", "/api/credits/balance/", token=user.token).json
+    assert balance["balance"] == 3
+
+
+def test_a_body_over_the_limit_is_refused_with_413_before_anything_else(api, make_user):
+    user = make_user()
+    r = api("PUT", "/api/users/me/", token=user.token, body='{"bio": "' + "x" * 70_000 + '"}')
+    assert r.status == 413 and r.json == {"error": "Request body too large"}
+    r = api("POST", "/api/users/login/", body="x" * 70_000)
+    assert r.status == 413
