@@ -26,6 +26,7 @@ class ServerConfig:
     port: int = 8000
     max_body_size: int = 65536
     trusted_proxies: tuple = ()
+    cors_origins: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,22 @@ def test_a_body_over_the_limit_is_refused_with_413_before_anything_else(api, mak
     assert r.status == 413 and r.json == {"error": "Request body too large"}
     r = api("POST", "/api/users/login/", body="x" * 70_000)
     assert r.status == 413
+
+
+def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_user):
+    user = make_user()
+    r = api("GET", "/api/users/me/", token=user.token, headers={"Origin": "https://app.example"})
+    assert "Access-Control-Allow-Origin" not in r.headers
+    assert api("OPTIONS", "/api/users/me/", headers={"Origin": "https://app.example"}).status == 404
+    own = start_server(SERVER_CORS_ORIGINS="https://app.example")
+    pre = _request(own.url, "OPTIONS", "/api/users/me/", headers={
+        "Origin": "https://app.example", "Access-Control-Request-Method": "PUT"})
+    assert pre.status == 204
+    assert pre.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "Authorization" in pre.headers["Access-Control-Allow-Headers"]
+    r = _request(own.url, "GET", "/api/users/me/", token=user.token,
+                 headers={"Origin": "https://app.example"})
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    r = _request(own.url, "GET", "/api/users/me/", token=user.token,
+                 headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in r.headers

@@ -60,8 +60,17 @@ class BaseHandler(tornado.web.RequestHandler):
         self.services = services
         self.db = services.db
         self.token_claims = None
-        # X-RateLimit-* of this request, re-applied on the error path (send_error clears headers).
-        self._rate_headers: dict[str, str] = {}
+        # CORS and X-RateLimit-* headers of this request: re-applied on the error path, since
+        # send_error clears headers.
+        self._sticky_headers: dict[str, str] = {}
+        origin = self.request.headers.get("Origin")
+        if origin and origin in services.config.server.cors_origins:
+            self._add_sticky_headers({
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Expose-Headers": "X-RateLimit-Limit, X-RateLimit-Remaining, "
+                                                 "X-RateLimit-Reset, Retry-After, Link",
+                "Vary": "Origin",
+            })
         self._body_chunks: list[bytes] = []
 
     def set_default_headers(self) -> None:
@@ -69,12 +78,24 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
 
+    async def options(self, *args) -> None:
+        """CORS preflight: answered only for configured origins, without authentication."""
+        if "Access-Control-Allow-Origin" not in self._headers:
+            raise NotFound("Not found")
+        self.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+        self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
+        self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
+
     def compute_etag(self) -> None:
         # Responses are private and no-store: hashing every body would be wasted work.
         return None
 
     async def prepare(self) -> None:
         self._limit_body_size()
+        if self.request.method == "OPTIONS":
+            return
         if self.rate_scope == "auth":
             self._apply_rate_limit("auth", self.client_address)
         if self.auth_required:
@@ -110,11 +131,14 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def _apply_rate_limit(self, scope: str, identity) -> None:
         decision = self.services.limiters[scope].hit(identity)
-        self._rate_headers = decision.headers()
-        for name, value in self._rate_headers.items():
-            self.set_header(name, value)
+        self._add_sticky_headers(decision.headers())
         if not decision.allowed:
-            raise TooManyRequests(self._rate_headers)
+            raise TooManyRequests(decision.headers())
+
+    def _add_sticky_headers(self, headers: dict[str, str]) -> None:
+        self._sticky_headers.update(headers)
+        for name, value in headers.items():
+            self.set_header(name, value)
 
     def require_quota(self, scope: str, identity) -> None:
         """429 if the quota `scope` of `identity` is used up; charge it with charge_quota()
@@ -180,7 +204,7 @@ class BaseHandler(tornado.web.RequestHandler):
     # ------------------------------------------------------------------ errors
     def write_error(self, status_code: int, **kwargs) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        for name, value in self._rate_headers.items():
+        for name, value in self._sticky_headers.items():
             self.set_header(name, value)
         if isinstance(exc, ApiError):
             self.set_status(exc.status)
