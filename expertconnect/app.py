@@ -6,13 +6,13 @@ import logging
 
 import tornado.web
 
-from expertconnect.handlers import base, users
+from expertconnect.handlers import base, meetings, users
 from expertconnect.handlers.base import NotFoundHandler
 from expertconnect.services import Services
 
 access_log = logging.getLogger("tornado.access")
 
-HANDLER_MODULES = [base, users]
+HANDLER_MODULES = [base, users, meetings]
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
