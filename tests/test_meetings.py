@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime as dt
+import json
 import threading
 
 import asyncpg
@@ -119,7 +120,10 @@ def test_booking_notifies_the_expert_through_the_event_log(api, make_user, db):
     events = db.fetch("SELECT * FROM user_events WHERE user_id = $1", expert.id)
     assert len(events) == 1
     assert events[0]["event_type"] == "notification.receive"
-    assert '"id": %d' % n["id"] in events[0]["payload"]
+    frame = json.loads(events[0]["payload"])
+    assert frame["type"] == "notification.receive"
+    assert frame["notification"]["id"] == n["id"]
+    assert frame["notification"]["user_id"] == expert.id
     assert db.fetchval("SELECT count(*) FROM user_events WHERE user_id = $1", requester.id) == 0
 
 
@@ -283,7 +287,8 @@ def test_meetings_need_a_token(api):
     assert api("GET", "/api/meetings/").status == 401
     assert api("POST", "/api/meetings/", json={}).status == 401
     assert api("GET", "/api/meetings/1/").status == 401
-    assert api("PATCH", "/api/meetings/1/update_status/", json={"status": "cancelled"}).status == 401
+    r = api("PATCH", "/api/meetings/1/update_status/", json={"status": "cancelled"})
+    assert r.status == 401
 
 
 def _ids(api, user, query=""):

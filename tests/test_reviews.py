@@ -16,7 +16,8 @@ def meeting_in(api, requester, expert, state):
     start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
     r = api("POST", "/api/meetings/", token=requester.token, json={
         "title": "Career Advice", "expert_id": expert.id, "category_id": 2,
-        "scheduled_start": start.isoformat(), "scheduled_end": (start + dt.timedelta(hours=1)).isoformat()})
+        "scheduled_start": start.isoformat(),
+        "scheduled_end": (start + dt.timedelta(hours=1)).isoformat()})
     assert r.status == 201, r.text
     path = {"pending": [], "confirmed": ["confirmed"], "completed": ["confirmed", "completed"],
             "cancelled": ["cancelled"]}[state]
@@ -29,7 +30,8 @@ def meeting_in(api, requester, expert, state):
 
 def post_review(api, reviewer, meeting_id, reviewee_id, rating=4, **extra):
     return api("POST", "/api/reviews/", token=reviewer.token,
-               json={"meeting_id": meeting_id, "reviewee_id": reviewee_id, "rating": rating, **extra})
+               json={"meeting_id": meeting_id, "reviewee_id": reviewee_id, "rating": rating,
+                     **extra})
 
 
 def review_count(db, meeting_id):

@@ -34,9 +34,12 @@ TRANSITIONS = {
 
 # New status -> (notification_type, title, content template) for the other party.
 _STATUS_NOTICES = {
-    "confirmed": ("meeting_confirmed", "Meeting Confirmed", "Your meeting '{title}' has been confirmed."),
-    "completed": ("meeting_completed", "Meeting Completed", "Your meeting '{title}' has been completed."),
-    "cancelled": ("meeting_cancelled", "Meeting Cancelled", "Your meeting '{title}' has been cancelled."),
+    "confirmed": ("meeting_confirmed", "Meeting Confirmed",
+                  "Your meeting '{title}' has been confirmed."),
+    "completed": ("meeting_completed", "Meeting Completed",
+                  "Your meeting '{title}' has been completed."),
+    "cancelled": ("meeting_cancelled", "Meeting Cancelled",
+                  "Your meeting '{title}' has been cancelled."),
 }
 
 
@@ -79,7 +82,8 @@ async def change_status(services: Services, *, meeting_id: int, user_id: int,
             box.conn, meeting_id, from_status=old_status, to_status=new_status)
         if updated is None:  # cannot happen under the row lock; never apply a stale transition
             raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
-        other = meeting["requester_id"] if user_id == meeting["expert_id"] else meeting["expert_id"]
+        other = (meeting["requester_id"] if user_id == meeting["expert_id"]
+                 else meeting["expert_id"])
         notification_type, title, content = _STATUS_NOTICES[new_status]
         await box.notify(user_id=other, notification_type=notification_type, title=title,
                          content=content.format(title=meeting["title"]), related_id=meeting_id)
@@ -92,7 +96,8 @@ async def review(services: Services, *, meeting_id: int, reviewer_id: int, revie
     reviewee. A completed meeting never changes again, so no lock is needed."""
     try:
         async with outbox.transaction(services) as box:
-            meeting = await meetings_q.get_meeting_for_participant(box.conn, meeting_id, reviewer_id)
+            meeting = await meetings_q.get_meeting_for_participant(
+                box.conn, meeting_id, reviewer_id)
             if meeting is None:
                 raise NotFound(MEETING_NOT_FOUND)
             if meeting["status"] != "completed":
@@ -112,5 +117,6 @@ async def review(services: Services, *, meeting_id: int, reviewer_id: int, revie
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "reviews_meeting_reviewer_key":
             raise
-        raise ValidationError.single("meeting_id", "You have already reviewed this meeting.") from None
+        raise ValidationError.single(
+            "meeting_id", "You have already reviewed this meeting.") from None
     return created
