@@ -1,0 +1,126 @@
+"""Meetings (list, book, detail, status changes) and reviews."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from expertconnect.actions import meetings
+from expertconnect.db.queries import meetings as meetings_q
+from expertconnect.db.queries import reviews as reviews_q
+from expertconnect.errors import NotFound
+from expertconnect.handlers.base import BaseHandler
+from expertconnect.validation import INT64_MAX, Form
+
+STATUSES = ("pending", "confirmed", "completed", "cancelled")
+ROLES = ("requester", "expert")
+TITLE_MAX = 200
+TEXT_MAX = 5000
+LIMIT_MAX, LIMIT_DEFAULT = 200, 50
+
+_LISTS = {
+    None: meetings_q.list_meetings_of_participant,
+    "requester": meetings_q.list_meetings_as_requester,
+    "expert": meetings_q.list_meetings_as_expert,
+}
+
+
+def _meeting_id(raw: str) -> int:
+    """The id in the URL; anything that cannot be a meeting id is a missing meeting."""
+    if not re.fullmatch(r"[0-9]{1,19}", raw) or not 0 < int(raw) <= INT64_MAX:
+        raise NotFound(meetings.MEETING_NOT_FOUND)
+    return int(raw)
+
+
+def _utc_timestamp(form: Form, field: str) -> dt.datetime | None:
+    """A timestamp that also exists in UTC (9999-12-31T23:00:00-05:00 does not)."""
+    value = form.timestamp(field)
+    if value is None:
+        return None
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:
+        form.error(field, "Datetime is out of range.")
+        return None
+
+
+class MeetingListHandler(BaseHandler):
+    async def get(self) -> None:
+        form = self.query_form()
+        status = form.choice("status", STATUSES, required=False)
+        role = form.choice("role", ROLES, required=False)
+        limit = form.integer("limit", required=False, min_value=1, max_value=LIMIT_MAX)
+        before_id = form.object_id("before_id", required=False)
+        form.validate()
+        rows = await _LISTS[role](self.db, self.user_id, status=status, before_id=before_id,
+                                  limit=limit or LIMIT_DEFAULT)
+        self.write_json(rows)
+
+    async def post(self) -> None:
+        # requester_id, status and id are the server's to set: ignored if sent.
+        form = self.form()
+        title = form.string("title", max_length=TITLE_MAX)
+        description = form.string("description", required=False, max_length=TEXT_MAX,
+                                  allow_blank=True, default="")
+        expert_id = form.object_id("expert_id")
+        category_id = form.object_id("category_id")
+        start = _utc_timestamp(form, "scheduled_start")
+        end = _utc_timestamp(form, "scheduled_end")
+        if expert_id is not None:
+            form.check(expert_id != self.user_id, "expert_id",
+                       "You cannot book a meeting with yourself.")
+        if start is not None:
+            form.check(start > dt.datetime.now(dt.timezone.utc), "scheduled_start",
+                       "scheduled_start must be in the future.")
+        if start is not None and end is not None:
+            form.check(end > start, "scheduled_end", "scheduled_end must be after scheduled_start.")
+        form.validate()
+        meeting = await meetings.book(
+            self.services, requester_id=self.user_id, expert_id=expert_id,
+            category_id=category_id, title=title, description=description,
+            scheduled_start=start, scheduled_end=end)
+        self.write_json(meeting, status=201)
+
+
+class MeetingDetailHandler(BaseHandler):
+    async def get(self, raw_id: str) -> None:
+        meeting_id = _meeting_id(raw_id)
+        meeting = await meetings_q.get_meeting_for_participant(self.db, meeting_id, self.user_id)
+        if meeting is None:
+            raise NotFound(meetings.MEETING_NOT_FOUND)
+        meeting["reviews"] = await reviews_q.list_reviews_of_meeting(self.db, meeting_id)
+        self.write_json(meeting)
+
+
+class MeetingStatusHandler(BaseHandler):
+    async def patch(self, raw_id: str) -> None:
+        meeting_id = _meeting_id(raw_id)
+        form = self.form()
+        status = form.choice("status", STATUSES)
+        form.validate()
+        updated = await meetings.change_status(
+            self.services, meeting_id=meeting_id, user_id=self.user_id, new_status=status)
+        self.write_json(updated)
+
+
+class ReviewListHandler(BaseHandler):
+    async def post(self) -> None:
+        form = self.form()
+        meeting_id = form.object_id("meeting_id")
+        reviewee_id = form.object_id("reviewee_id")
+        rating = form.integer("rating", min_value=1, max_value=5)
+        review_text = form.string("review_text", required=False, max_length=TEXT_MAX,
+                                  allow_blank=True, default="")
+        form.validate()
+        review = await meetings.review(
+            self.services, meeting_id=meeting_id, reviewer_id=self.user_id,
+            reviewee_id=reviewee_id, rating=rating, review_text=review_text)
+        self.write_json(review, status=201)
+
+
+ROUTES = [
+    (r"/api/meetings/", MeetingListHandler),
+    (r"/api/meetings/([^/]+)/", MeetingDetailHandler),
+    (r"/api/meetings/([^/]+)/update_status/", MeetingStatusHandler),
+    (r"/api/reviews/", ReviewListHandler),
+]
