@@ -119,7 +119,7 @@ class Form:
         return None
 
     def timestamp(self, field: str, *, required: bool = True) -> dt.datetime | None:
-        """ISO 8601 date-time; one without a UTC offset is read as UTC."""
+        """ISO 8601 date-time, returned in UTC; one without a UTC offset is read as UTC."""
         value = self._get(field, required)
         if value is _MISSING:
             return None
@@ -134,7 +134,11 @@ class Form:
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.timezone.utc)
-        return parsed
+        try:
+            return parsed.astimezone(dt.timezone.utc)
+        except OverflowError:      # e.g. 9999-12-31T23:00:00-05:00 has no UTC equivalent
+            self.error(field, "Datetime is out of range.")
+            return None
 
     def time_of_day(self, field: str, *, required: bool = True) -> dt.time | None:
         value = self._get(field, required)

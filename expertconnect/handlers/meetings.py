@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from expertconnect.actions import meetings
 from expertconnect.db.queries import meetings as meetings_q
 from expertconnect.db.queries import reviews as reviews_q
 from expertconnect.errors import NotFound
 from expertconnect.handlers.base import BaseHandler
-from expertconnect.validation import INT64_MAX, Form
 
 STATUSES = ("pending", "confirmed", "completed", "cancelled")
 ROLES = ("requester", "expert")
 TITLE_MAX = 200
 TEXT_MAX = 5000
-LIMIT_MAX, LIMIT_DEFAULT = 200, 50
 
 _LISTS = {
     None: meetings_q.list_meetings_of_participant,
@@ -25,35 +22,14 @@ _LISTS = {
 }
 
 
-def _meeting_id(raw: str) -> int:
-    """The id in the URL; anything that cannot be a meeting id is a missing meeting."""
-    if not re.fullmatch(r"[0-9]{1,19}", raw) or not 0 < int(raw) <= INT64_MAX:
-        raise NotFound(meetings.MEETING_NOT_FOUND)
-    return int(raw)
-
-
-def _utc_timestamp(form: Form, field: str) -> dt.datetime | None:
-    """A timestamp that also exists in UTC (9999-12-31T23:00:00-05:00 does not)."""
-    value = form.timestamp(field)
-    if value is None:
-        return None
-    try:
-        return value.astimezone(dt.timezone.utc)
-    except OverflowError:
-        form.error(field, "Datetime is out of range.")
-        return None
-
-
 class MeetingListHandler(BaseHandler):
     async def get(self) -> None:
         form = self.query_form()
         status = form.choice("status", STATUSES, required=False)
         role = form.choice("role", ROLES, required=False)
-        limit = form.integer("limit", required=False, min_value=1, max_value=LIMIT_MAX)
-        before_id = form.object_id("before_id", required=False)
+        page = self.page(form)
         form.validate()
-        rows = await _LISTS[role](self.db, self.user_id, status=status, before_id=before_id,
-                                  limit=limit or LIMIT_DEFAULT)
+        rows = await _LISTS[role](self.db, self.user_id, status=status, **page)
         self.write_json(rows)
 
     async def post(self) -> None:
@@ -64,8 +40,8 @@ class MeetingListHandler(BaseHandler):
                                   allow_blank=True, default="")
         expert_id = form.object_id("expert_id")
         category_id = form.object_id("category_id")
-        start = _utc_timestamp(form, "scheduled_start")
-        end = _utc_timestamp(form, "scheduled_end")
+        start = form.timestamp("scheduled_start")
+        end = form.timestamp("scheduled_end")
         if expert_id is not None:
             form.check(expert_id != self.user_id, "expert_id",
                        "You cannot book a meeting with yourself.")
@@ -84,7 +60,7 @@ class MeetingListHandler(BaseHandler):
 
 class MeetingDetailHandler(BaseHandler):
     async def get(self, raw_id: str) -> None:
-        meeting_id = _meeting_id(raw_id)
+        meeting_id = self.path_id(raw_id, meetings.MEETING_NOT_FOUND)
         meeting = await meetings_q.get_meeting_for_participant(self.db, meeting_id, self.user_id)
         if meeting is None:
             raise NotFound(meetings.MEETING_NOT_FOUND)
@@ -94,7 +70,7 @@ class MeetingDetailHandler(BaseHandler):
 
 class MeetingStatusHandler(BaseHandler):
     async def patch(self, raw_id: str) -> None:
-        meeting_id = _meeting_id(raw_id)
+        meeting_id = self.path_id(raw_id, meetings.MEETING_NOT_FOUND)
         form = self.form()
         status = form.choice("status", STATUSES)
         form.validate()
