@@ -333,3 +333,15 @@ def test_the_ledger_explains_every_balance_after_a_mixed_concurrent_workload(api
     assert minted == paid + len(users)   # each user's 1 initial credit
     assert db.fetchval("SELECT COALESCE(sum(amount), 0) FROM payments WHERE user_id = ANY($1)",
                        ids) == Decimal(paid)
+
+
+def test_the_expert_is_notified_of_a_payment(api, make_user, db):
+    requester, expert = make_user(), make_user()
+    meeting_id = make_meeting(db, requester, expert)
+    r = api("POST", "/api/credits/transfer/", token=requester.token,
+            json={"meeting_id": meeting_id, "amount": 1})
+    assert r.status == 200
+    notes = api("GET", "/api/notifications/", token=expert.token).json
+    assert [(n["notification_type"], n["related_id"]) for n in notes] == [
+        ("credits_received", meeting_id)]
+    assert api("GET", "/api/notifications/", token=requester.token).json == []

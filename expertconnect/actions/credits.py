@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from expertconnect.actions import outbox
 from expertconnect.db.queries import credits as credits_q
 from expertconnect.errors import BadRequest, NotFound
 from expertconnect.services import Services
@@ -33,7 +34,8 @@ async def pay_for_meeting(services: Services, payer_id: int, *, meeting_id: int,
                           amount: int) -> int:
     """Move `amount` credits from the meeting's requester (the caller) to its expert.
     Returns the payer's new balance. Any refusal raises, which rolls everything back."""
-    async with services.db.transaction() as conn:
+    async with outbox.transaction(services) as box:
+        conn = box.conn
         meeting = await credits_q.get_meeting_for_payment(conn, meeting_id, payer_id)
         if meeting is None:
             raise NotFound("Meeting not found")
@@ -56,4 +58,9 @@ async def pay_for_meeting(services: Services, payer_id: int, *, meeting_id: int,
         await credits_q.insert_transaction(
             conn, user_id=expert_id, transaction_type="earned", amount=amount,
             description=EARNED_DESCRIPTION, related_meeting_id=meeting_id)
+        await box.notify(user_id=expert_id, notification_type="credits_received",
+                         title="Credits Received",
+                         content=f"You received {amount} credit(s) for the meeting "
+                                 f"'{meeting['title']}'.",
+                         related_id=meeting_id)
     return new_balance

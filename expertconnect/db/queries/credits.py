@@ -107,7 +107,7 @@ async def get_meeting_for_payment(conn, meeting_id: int, user_id: int) -> dict |
     """The meeting if `user_id` takes part in it, share-locked so that its status cannot change
     (e.g. to cancelled) until the paying transaction ends."""
     row = await conn.fetchrow(
-        """SELECT id, requester_id, expert_id, status FROM meetings
+        """SELECT id, title, requester_id, expert_id, status FROM meetings
            WHERE id = $1 AND (requester_id = $2 OR expert_id = $2)
            FOR SHARE""",
         meeting_id, user_id)
