@@ -7,8 +7,9 @@ import datetime as dt
 import json
 
 # The public card of a user (never email, never balance); u is a users row. Skills, rating and
-# meeting counts come from per-user LATERAL subqueries on (user_id ...) indexes, computed only
-# for rows that survive the filters and the LIMIT: no N+1 round trips.
+# meeting counts come from per-user LATERAL subqueries on (user_id ...) indexes. The lists
+# pick their page of ids first (CTE `hits`) and build cards only for that page: no N+1 round
+# trips, and no card work for rows that the LIMIT drops.
 _CARD_COLUMNS = """u.id, u.username, u.first_name, u.last_name, u.bio, u.profile_picture,
                    u.timezone, sk.skills, rv.average_rating, rv.review_count,
                    mt.completed_meetings"""
@@ -28,13 +29,15 @@ _CARD_JOINS = """
         SELECT count(*) AS completed_meetings
         FROM meetings m WHERE m.expert_id = u.id AND m.status = 'completed') mt"""
 
-# The filters shared by both lists. $1 category id, $2 minimum average rating, $3 an instant
-# the expert must be free at: inside their weekly hours read in their own time zone, and in
-# no pending or confirmed meeting (as expert or as requester). NULL means "no filter".
+# The filters shared by both lists. $1 category id, $2 minimum average rating (compared as
+# shown, rounded to 2 decimals), $3 an instant the expert must be free at: inside their weekly
+# hours read in their own time zone, and in no pending or confirmed meeting (as expert or as
+# requester). NULL means "no filter"; OR stops at a true `IS NULL`, so no subquery runs then.
 _EXPERT_FILTERS = """
     EXISTS (SELECT 1 FROM user_skills s
             WHERE s.user_id = u.id AND ($1::bigint IS NULL OR s.category_id = $1))
-    AND ($2::float8 IS NULL OR rv.average_rating >= $2)
+    AND ($2::float8 IS NULL
+         OR (SELECT round(avg(r.rating), 2) FROM reviews r WHERE r.reviewee_id = u.id) >= $2)
     AND ($3::timestamptz IS NULL OR (
         EXISTS (SELECT 1 FROM user_availability a
                 WHERE a.user_id = u.id
@@ -63,11 +66,14 @@ async def list_experts(conn, *, category_id: int | None, min_rating: float | Non
                        before_id: int | None) -> list[dict]:
     """Users with at least one skill, newest first: a backward walk of users_pkey."""
     rows = await conn.fetch(
-        f"""SELECT {_CARD_COLUMNS}
-            FROM users u {_CARD_JOINS}
-            WHERE u.id < $4 AND {_EXPERT_FILTERS}
-            ORDER BY u.id DESC
-            LIMIT $5""",
+        f"""WITH hits AS (
+                SELECT u.id FROM users u
+                WHERE u.id < $4 AND {_EXPERT_FILTERS}
+                ORDER BY u.id DESC
+                LIMIT $5)
+            SELECT {_CARD_COLUMNS}
+            FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
+            ORDER BY u.id DESC""",
         category_id, min_rating, available_at, before_id or _NO_CURSOR, limit)
     return [_card(r) for r in rows]
 
@@ -75,15 +81,30 @@ async def list_experts(conn, *, category_id: int | None, min_rating: float | Non
 async def search_experts(conn, text: str, *, category_id: int | None, min_rating: float | None,
                          available_at: dt.datetime | None, limit: int) -> list[dict]:
     """Users with at least one skill whose search document (skills, names, bio) matches the
-    web-search-style query `text`, best match first (ts_rank; skill matches weigh most), then
-    newest. Candidates come from the GIN index users_search_document_idx."""
+    web-search-style query `text`, best match first, then newest. Candidates come from the GIN
+    index users_search_document_idx.
+
+    The rank is the sum of each query word's own ts_rank, so a word scores by the field it is
+    found in (skill > name > bio). ts_rank of the whole AND query would also reward words
+    standing close together, and in a document that concatenates fields that proximity is
+    noise: it ranked "Python" written twice in a bio above "Python" as a skill."""
     rows = await conn.fetch(
-        f"""SELECT {_CARD_COLUMNS}
-            FROM users u CROSS JOIN websearch_to_tsquery('simple', $4) AS q(query)
-            {_CARD_JOINS}
-            WHERE u.search_document @@ q.query AND {_EXPERT_FILTERS}
-            ORDER BY ts_rank(u.search_document, q.query) DESC, u.id DESC
-            LIMIT $5""",
+        f"""WITH q AS (
+                SELECT websearch_to_tsquery('simple', $4) AS query,
+                       ARRAY(SELECT plainto_tsquery('simple', word)
+                             FROM unnest(tsvector_to_array(to_tsvector('simple', $4))) AS word
+                            ) AS words),
+            hits AS (
+                SELECT u.id,
+                       (SELECT sum(ts_rank(u.search_document, w)) FROM unnest(q.words) AS w)
+                           AS rank
+                FROM users u CROSS JOIN q
+                WHERE u.search_document @@ q.query AND {_EXPERT_FILTERS}
+                ORDER BY rank DESC, u.id DESC
+                LIMIT $5)
+            SELECT {_CARD_COLUMNS}
+            FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
+            ORDER BY hits.rank DESC, u.id DESC""",
         category_id, min_rating, available_at, text, limit)
     return [_card(r) for r in rows]
 
