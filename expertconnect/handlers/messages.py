@@ -1,5 +1,5 @@
-"""Messages (list, send, mark a conversation read, list conversations) and notifications (list, read one, mark
-read, mark all read, unread count)."""
+"""Messages (list, send, mark a conversation read, list conversations) and notifications (list,
+read one, mark read, mark all read, unread count)."""
 
 from __future__ import annotations
 
