@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-_PROFILE_COLUMNS = ("id, username, email, first_name, last_name, bio, profile_picture, date_joined, "
-                    "timezone")
+_PROFILE_COLUMNS = ("id, username, email, first_name, last_name, bio, profile_picture, "
+                    "date_joined, timezone")
 
 
 async def get_user_with_live_token(conn, user_id: int, jti: uuid.UUID) -> dict | None:
