@@ -125,7 +125,7 @@ class MeHandler(BaseHandler):
         try:
             user = await users_q.update_profile(self.db, self.user_id, **fields)
         except asyncpg.InvalidParameterValueError:
-            # zoneinfo knew the name, PostgreSQL's tz database does not (users_timezone_known_check).
+            # zoneinfo knew the name, PostgreSQL does not (users_timezone_known_check).
             raise ValidationError.single("timezone", TIMEZONE_UNKNOWN) from None
         self.write_json(user)
 
