@@ -98,7 +98,7 @@ def test_get_me_shows_the_profile_fields(api, make_user):
     user = make_user()
     r = api("GET", "/api/users/me/", token=user.token)
     assert set(r.json) == {"id", "username", "email", "first_name", "last_name", "bio",
-                           "profile_picture", "date_joined"}
+                           "profile_picture", "date_joined", "timezone"}
     assert r.json["date_joined"].endswith("Z")
 
 

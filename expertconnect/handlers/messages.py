@@ -1,5 +1,5 @@
-"""Messages (list, send, mark a conversation read) and notifications (list, read one, mark
-read, mark all read, unread count)."""
+"""Messages (list, send, mark a conversation read, list conversations) and notifications (list,
+read one, mark read, mark all read, unread count)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ class MessagesMarkReadHandler(BaseHandler):
         form.validate()
         marked = await messages_actions.mark_read(self.services, self.user_id, with_user)
         self.write_json({"success": True, "marked_read": marked})
+
+
+class ConversationsHandler(BaseHandler):
+    async def get(self) -> None:
+        # Ordered by each conversation's latest message, which moves as messages arrive: an id
+        # cursor would skip or repeat rows, so only `limit` applies (before_id is ignored).
+        form = self.query_form()
+        limit = self.page(form)["limit"]
+        form.validate()
+        self.write_json(await messages_q.list_conversations(self.db, self.user_id, limit=limit))
 
 
 class NotificationsHandler(BaseHandler):
@@ -96,6 +106,7 @@ class NotificationsUnreadCountHandler(BaseHandler):
 ROUTES = [
     (r"/api/messages/", MessagesHandler),
     (r"/api/messages/mark_read/", MessagesMarkReadHandler),
+    (r"/api/conversations/", ConversationsHandler),
     (r"/api/notifications/", NotificationsHandler),
     (r"/api/notifications/mark_all_read/", NotificationsMarkAllReadHandler),
     (r"/api/notifications/unread_count/", NotificationsUnreadCountHandler),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
+
+import asyncpg
 
 from expertconnect.actions import accounts
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import Unauthorized
+from expertconnect.errors import Unauthorized, ValidationError
 from expertconnect.handlers.base import BaseHandler
 from expertconnect.validation import Form
 
@@ -16,6 +19,8 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PASSWORD_MIN_CHARS, PASSWORD_MAX_BYTES = 8, 72
 NAME_MAX = 150
 BIO_MAX = 2000
+TIMEZONE_MAX = 64   # the longest IANA names are about 30 characters
+TIMEZONE_UNKNOWN = 'Unknown time zone. Use an IANA name such as "Europe/Berlin" or "UTC".'
 
 
 def _password(form: Form) -> str | None:
@@ -40,6 +45,21 @@ def _password(form: Form) -> str | None:
     else:
         return password
     return None
+
+
+def _timezone(form: Form) -> str | None:
+    """An IANA time zone name (e.g. "Europe/Berlin"), as zoneinfo knows it."""
+    name = form.string("timezone", required=False, max_length=TIMEZONE_MAX)
+    if name is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError, OSError):
+        # ValueError: not a normalized relative key ("/etc/passwd", "../x") or not a TZif file;
+        # OSError: a name the file system cannot open at all.
+        form.error("timezone", TIMEZONE_UNKNOWN)
+        return None
+    return name
 
 
 class RegisterHandler(BaseHandler):
@@ -102,7 +122,7 @@ class MeHandler(BaseHandler):
         self.write_json(self.current_user)
 
     async def put(self) -> None:
-        # Only these four are the user's to set; id, username, email and the rest are ignored.
+        # Only these five are the user's to set; id, username, email and the rest are ignored.
         form = self.form()
         fields = {
             "first_name": form.string("first_name", required=False, max_length=NAME_MAX,
@@ -111,9 +131,14 @@ class MeHandler(BaseHandler):
                                      allow_blank=True),
             "bio": form.string("bio", required=False, max_length=BIO_MAX, allow_blank=True),
             "profile_picture": form.url("profile_picture", required=False),
+            "timezone": _timezone(form),
         }
         form.validate()
-        user = await users_q.update_profile(self.db, self.user_id, **fields)
+        try:
+            user = await users_q.update_profile(self.db, self.user_id, **fields)
+        except asyncpg.InvalidParameterValueError:
+            # zoneinfo knew the name, PostgreSQL does not (users_timezone_known_check).
+            raise ValidationError.single("timezone", TIMEZONE_UNKNOWN) from None
         self.write_json(user)
 
 

@@ -8,6 +8,8 @@ _NO_CURSOR = 2**63 - 1
 # The spec's message fields; m is a messages row, s its sender and r its receiver.
 _MESSAGE_FIELDS = """m.id, m.sender_id, user_display_name(s) AS sender_name, m.receiver_id,
                      user_display_name(r) AS receiver_name, m.content, m.is_read, m.created_at"""
+_MESSAGE_KEYS = ("id", "sender_id", "sender_name", "receiver_id", "receiver_name", "content",
+                 "is_read", "created_at")
 
 
 async def insert_message(conn, sender_id: int, receiver_id: int, content: str) -> dict:
@@ -69,3 +71,38 @@ async def update_read_from(conn, receiver_id: int, sender_id: int) -> dict:
            SELECT count(*) AS marked, max(id) AS up_to_id FROM u""",
         receiver_id, sender_id)
     return dict(row)
+
+
+async def list_conversations(conn, user_id: int, *, limit: int) -> list[dict]:
+    """One row per person the user has exchanged messages with, most recent exchange first:
+    {"user_id", "user_name", "last_message", "unread_count"}.
+
+    One pass over the user's messages finds each peer's newest message id and the number of
+    messages that peer sent unread: the sent side is an index-only range of
+    messages_sender_receiver_id_idx, the received side a range of messages_receiver_id_id_idx.
+    Only the `limit` newest conversations are then joined to their last message (by primary
+    key) and to the users. The cost grows with the user's message count, not the table's."""
+    rows = await conn.fetch(
+        f"""WITH peers AS (
+                SELECT peer_id, max(id) AS last_id,
+                       count(*) FILTER (WHERE unread) AS unread_count
+                FROM (SELECT receiver_id AS peer_id, id, false AS unread
+                      FROM messages WHERE sender_id = $1
+                      UNION ALL
+                      SELECT sender_id, id, NOT is_read
+                      FROM messages WHERE receiver_id = $1) mine
+                GROUP BY peer_id
+                ORDER BY last_id DESC
+                LIMIT $2)
+            SELECT p.peer_id AS user_id, user_display_name(o) AS user_name, p.unread_count,
+                   {_MESSAGE_FIELDS}
+            FROM peers p
+            JOIN users o ON o.id = p.peer_id
+            JOIN messages m ON m.id = p.last_id
+            JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
+            ORDER BY p.last_id DESC""",
+        user_id, limit)
+    return [{"user_id": row["user_id"], "user_name": row["user_name"],
+             "last_message": {key: row[key] for key in _MESSAGE_KEYS},
+             "unread_count": row["unread_count"]}
+            for row in rows]

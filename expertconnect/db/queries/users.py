@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-_PROFILE_COLUMNS = "id, username, email, first_name, last_name, bio, profile_picture, date_joined"
+_PROFILE_COLUMNS = ("id, username, email, first_name, last_name, bio, profile_picture, "
+                    "date_joined, timezone")
 
 
 async def get_user_with_live_token(conn, user_id: int, jti: uuid.UUID) -> dict | None:
@@ -45,17 +46,20 @@ async def insert_user(conn, *, username: str, email: str, password_hash: str,
 
 
 async def update_profile(conn, user_id: int, *, first_name: str | None, last_name: str | None,
-                         bio: str | None, profile_picture: str | None) -> dict | None:
-    """Set the fields given; a None leaves that field as it is."""
+                         bio: str | None, profile_picture: str | None,
+                         timezone: str | None = None) -> dict | None:
+    """Set the fields given; a None leaves that field as it is. A time zone PostgreSQL does not
+    know raises InvalidParameterValueError (via users_timezone_known_check)."""
     row = await conn.fetchrow(
         f"""UPDATE users SET
                 first_name      = COALESCE($2, first_name),
                 last_name       = COALESCE($3, last_name),
                 bio             = COALESCE($4, bio),
-                profile_picture = COALESCE($5, profile_picture)
+                profile_picture = COALESCE($5, profile_picture),
+                timezone        = COALESCE($6, timezone)
             WHERE id = $1
             RETURNING {_PROFILE_COLUMNS}""",
-        user_id, first_name, last_name, bio, profile_picture)
+        user_id, first_name, last_name, bio, profile_picture, timezone)
     return dict(row) if row else None
 
 

@@ -1,0 +1,157 @@
+"""Experts as clients see them: search, public profiles with ratings, reviews received, and the
+schedule (availability and busy meetings) that free slots are computed from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+# The public card of a user (never email, never balance); u is a users row. Skills, rating and
+# meeting counts come from per-user LATERAL subqueries on (user_id ...) indexes. The lists
+# pick their page of ids first (CTE `hits`) and build cards only for that page: no N+1 round
+# trips, and no card work for rows that the LIMIT drops.
+_CARD_COLUMNS = """u.id, u.username, u.first_name, u.last_name, u.bio, u.profile_picture,
+                   u.timezone, sk.skills, rv.average_rating, rv.review_count,
+                   mt.completed_meetings"""
+
+_CARD_JOINS = """
+    CROSS JOIN LATERAL (
+        SELECT coalesce(json_agg(json_build_object(
+                   'id', s.id, 'category', s.category_id, 'category_name', c.name,
+                   'skill_name', s.skill_name, 'proficiency_level', s.proficiency_level)
+                   ORDER BY s.id DESC), '[]') AS skills
+        FROM user_skills s JOIN categories c ON c.id = s.category_id
+        WHERE s.user_id = u.id) sk
+    CROSS JOIN LATERAL (
+        SELECT round(avg(r.rating), 2)::float8 AS average_rating, count(*) AS review_count
+        FROM reviews r WHERE r.reviewee_id = u.id) rv
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS completed_meetings
+        FROM meetings m WHERE m.expert_id = u.id AND m.status = 'completed') mt"""
+
+# The filters shared by both lists. $1 category id, $2 minimum average rating (compared as
+# shown, rounded to 2 decimals), $3 an instant the expert must be free at: inside their weekly
+# hours read in their own time zone, and in no pending or confirmed meeting (as expert or as
+# requester). NULL means "no filter"; OR stops at a true `IS NULL`, so no subquery runs then.
+_EXPERT_FILTERS = """
+    EXISTS (SELECT 1 FROM user_skills s
+            WHERE s.user_id = u.id AND ($1::bigint IS NULL OR s.category_id = $1))
+    AND ($2::float8 IS NULL
+         OR (SELECT round(avg(r.rating), 2) FROM reviews r WHERE r.reviewee_id = u.id) >= $2)
+    AND ($3::timestamptz IS NULL OR (
+        EXISTS (SELECT 1 FROM user_availability a
+                WHERE a.user_id = u.id
+                  AND a.day_of_week = extract(dow FROM $3 AT TIME ZONE u.timezone)
+                  AND a.start_time <= ($3 AT TIME ZONE u.timezone)::time
+                  AND a.end_time > ($3 AT TIME ZONE u.timezone)::time)
+        AND NOT EXISTS (SELECT 1 FROM meetings m
+                        WHERE m.expert_id = u.id AND m.status IN ('pending', 'confirmed')
+                          AND m.scheduled_start <= $3 AND m.scheduled_end > $3)
+        AND NOT EXISTS (SELECT 1 FROM meetings m
+                        WHERE m.requester_id = u.id AND m.status IN ('pending', 'confirmed')
+                          AND m.scheduled_start <= $3 AND m.scheduled_end > $3)))"""
+
+# The cursor when the client gives none: every id is below it.
+_NO_CURSOR = 2**63 - 1
+
+
+def _card(row) -> dict:
+    card = dict(row)
+    card["skills"] = json.loads(card["skills"])
+    return card
+
+
+async def list_experts(conn, *, category_id: int | None, min_rating: float | None,
+                       available_at: dt.datetime | None, limit: int,
+                       before_id: int | None) -> list[dict]:
+    """Users with at least one skill, newest first: a backward walk of users_pkey."""
+    rows = await conn.fetch(
+        f"""WITH hits AS (
+                SELECT u.id FROM users u
+                WHERE u.id < $4 AND {_EXPERT_FILTERS}
+                ORDER BY u.id DESC
+                LIMIT $5)
+            SELECT {_CARD_COLUMNS}
+            FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
+            ORDER BY u.id DESC""",
+        category_id, min_rating, available_at, before_id or _NO_CURSOR, limit)
+    return [_card(r) for r in rows]
+
+
+async def search_experts(conn, text: str, *, category_id: int | None, min_rating: float | None,
+                         available_at: dt.datetime | None, limit: int) -> list[dict]:
+    """Users with at least one skill whose search document (skills, names, bio) matches the
+    web-search-style query `text`, best match first, then newest. Candidates come from the GIN
+    index users_search_document_idx.
+
+    The rank is the sum of each query word's own ts_rank, so a word scores by the field it is
+    found in (skill > name > bio). ts_rank of the whole AND query would also reward words
+    standing close together, and in a document that concatenates fields that proximity is
+    noise: it ranked "Python" written twice in a bio above "Python" as a skill."""
+    rows = await conn.fetch(
+        f"""WITH q AS (
+                SELECT websearch_to_tsquery('simple', $4) AS query,
+                       ARRAY(SELECT plainto_tsquery('simple', word)
+                             FROM unnest(tsvector_to_array(to_tsvector('simple', $4))) AS word
+                            ) AS words),
+            hits AS (
+                SELECT u.id,
+                       (SELECT sum(ts_rank(u.search_document, w)) FROM unnest(q.words) AS w)
+                           AS rank
+                FROM users u CROSS JOIN q
+                WHERE u.search_document @@ q.query AND {_EXPERT_FILTERS}
+                ORDER BY rank DESC, u.id DESC
+                LIMIT $5)
+            SELECT {_CARD_COLUMNS}
+            FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
+            ORDER BY hits.rank DESC, u.id DESC""",
+        category_id, min_rating, available_at, text, limit)
+    return [_card(r) for r in rows]
+
+
+async def get_public_profile(conn, user_id: int) -> dict | None:
+    """Any user's public card (with or without skills)."""
+    row = await conn.fetchrow(
+        f"SELECT {_CARD_COLUMNS} FROM users u {_CARD_JOINS} WHERE u.id = $1", user_id)
+    return _card(row) if row else None
+
+
+async def list_reviews_received(conn, user_id: int, *, limit: int) -> list[dict]:
+    """Reviews of the user, newest first, through reviews_reviewee_id_id_idx."""
+    rows = await conn.fetch(
+        """SELECT r.id, r.meeting_id, r.reviewer_id, user_display_name(w) AS reviewer_name,
+                  r.rating, r.review_text, r.created_at
+           FROM reviews r JOIN users w ON w.id = r.reviewer_id
+           WHERE r.reviewee_id = $1
+           ORDER BY r.id DESC
+           LIMIT $2""",
+        user_id, limit)
+    return [dict(r) for r in rows]
+
+
+async def get_schedule(conn, user_id: int, start: dt.datetime, end: dt.datetime) -> dict | None:
+    """What free slots are made of, in one round trip: the user's time zone, weekly hours
+    [(day_of_week, start_time, end_time)] and the [(start, end)] of their pending and confirmed
+    meetings (as expert or requester) that overlap [start, end). None if there is no such user.
+    Each side of the meetings UNION ALL is found through its (expert_id|requester_id, id) index."""
+    row = await conn.fetchrow(
+        """SELECT u.timezone,
+                  ARRAY(SELECT ROW(a.day_of_week, a.start_time, a.end_time)
+                        FROM user_availability a WHERE a.user_id = u.id
+                        ORDER BY a.day_of_week, a.start_time) AS weekly,
+                  ARRAY(SELECT ROW(m.scheduled_start, m.scheduled_end)
+                        FROM meetings m
+                        WHERE m.expert_id = u.id AND m.status IN ('pending', 'confirmed')
+                          AND m.scheduled_start < $3 AND m.scheduled_end > $2
+                        UNION ALL
+                        SELECT ROW(m.scheduled_start, m.scheduled_end)
+                        FROM meetings m
+                        WHERE m.requester_id = u.id AND m.status IN ('pending', 'confirmed')
+                          AND m.scheduled_start < $3 AND m.scheduled_end > $2) AS busy
+           FROM users u WHERE u.id = $1""",
+        user_id, start, end)
+    if row is None:
+        return None
+    return {"timezone": row["timezone"],
+            "weekly": [tuple(r) for r in row["weekly"]],
+            "busy": [tuple(r) for r in row["busy"]]}
