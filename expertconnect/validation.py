@@ -135,10 +135,14 @@ class Form:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.timezone.utc)
         try:
-            return parsed.astimezone(dt.timezone.utc)
+            parsed = parsed.astimezone(dt.timezone.utc)
         except OverflowError:      # e.g. 9999-12-31T23:00:00-05:00 has no UTC equivalent
+            parsed = None
+        # Far enough from datetime's limits that adding days or a time zone cannot overflow.
+        if parsed is None or not 1 < parsed.year < 9999:
             self.error(field, "Datetime is out of range.")
             return None
+        return parsed
 
     def time_of_day(self, field: str, *, required: bool = True) -> dt.time | None:
         value = self._get(field, required)

@@ -37,21 +37,6 @@ def _rating(form: Form, field: str) -> float | None:
     return number
 
 
-def _instant(form: Form, field: str, *, required: bool = True) -> dt.datetime | None:
-    """form.timestamp, in UTC, and far enough from datetime's limits for day arithmetic."""
-    value = form.timestamp(field, required=required)
-    if value is None:
-        return None
-    try:
-        value = value.astimezone(dt.timezone.utc)
-    except OverflowError:      # e.g. 0001-01-01T00:00:00+05:00 is before datetime.min
-        value = None
-    if value is None or not 1 < value.year < 9999:
-        form.error(field, "Datetime out of range.")
-        return None
-    return value
-
-
 class ExpertsHandler(BaseHandler):
     async def get(self) -> None:
         form = self.query_form()
@@ -59,7 +44,7 @@ class ExpertsHandler(BaseHandler):
         filters = {
             "category_id": form.object_id("category", required=False),
             "min_rating": _rating(form, "min_rating"),
-            "available_at": _instant(form, "available_at", required=False),
+            "available_at": form.timestamp("available_at", required=False),
         }
         page = self.page(form)
         form.validate()
@@ -87,8 +72,8 @@ class FreeSlotsHandler(BaseHandler):
     async def get(self, raw_id: str) -> None:
         user_id = self.path_id(raw_id, USER_NOT_FOUND)
         form = self.query_form()
-        start = _instant(form, "from")
-        end = _instant(form, "to")
+        start = form.timestamp("from")
+        end = form.timestamp("to")
         minutes = form.integer("duration", required=False, min_value=SLOT_MINUTES_MIN,
                                max_value=SLOT_MINUTES_MAX)
         if start is not None and end is not None:
