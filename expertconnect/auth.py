@@ -68,9 +68,16 @@ class TokenIssuer:
         try:
             claims = jwt.decode(token, self._secret, algorithms=[JWT_ALGORITHM],
                                 options={"require": REQUIRED_CLAIMS})
-            user_id = int(claims["sub"])
+            # Only the exact shapes issue() writes: int() alone would also take " 7", "0_7" or
+            # "٧" as a subject and "7" as an expiry.
+            sub, exp = claims["sub"], claims["exp"]
+            if not (isinstance(sub, str) and sub.isascii() and sub.isdigit()):
+                raise InvalidToken("subject is not a decimal user id")
+            if not isinstance(exp, int) or isinstance(exp, bool):
+                raise InvalidToken("exp is not an integer")
+            user_id = int(sub)
             jti = uuid.UUID(str(claims["jti"]))
-            expires_at = int(claims["exp"])
+            expires_at = exp
         except (jwt.PyJWTError, ValueError, TypeError, AttributeError) as exc:
             raise InvalidToken(str(exc)) from None
         if not 0 < user_id < 2**63:

@@ -75,7 +75,8 @@ class Form:
         value = self._get(field, required)
         if value is _MISSING:
             return None
-        if self.from_query and isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value):
+        # [0-9], not \d: \d also matches other scripts' digits, which int() would accept.
+        if self.from_query and isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value):
             value = int(value)
         # bool is an int subclass in Python: true/false are not ids or amounts.
         if isinstance(value, bool) or not isinstance(value, int):
@@ -99,8 +100,12 @@ class Form:
         if value is _MISSING:
             return None
         if not isinstance(value, str) or value not in choices:
-            self.error(field, f'"{value}" is not a valid choice. Choose one of: '
-                              + ", ".join(choices) + ".")
+            # The value is echoed only when it is short, clean text: a lone surrogate cannot
+            # even be encoded into the response.
+            shown = (f'"{value}" is not a valid choice' if isinstance(value, (str, int))
+                     and len(str(value)) <= 100 and _is_clean_text(str(value)) is None
+                     else "Not a valid choice")
+            self.error(field, f"{shown}. Choose one of: " + ", ".join(choices) + ".")
             return None
         return value
 
@@ -175,7 +180,8 @@ class Form:
         if amount <= 0:
             self.error(field, "Ensure this value is greater than 0.")
             return None
-        if amount != amount.quantize(Decimal("0.01")) or amount >= Decimal("10000000000"):
+        # The bound first: quantize() raises InvalidOperation for a huge value like 1e30.
+        if amount >= Decimal("10000000000") or amount != amount.quantize(Decimal("0.01")):
             self.error(field, "Ensure there are no more than 2 decimal places and 10 digits "
                               "before the decimal point.")
             return None

@@ -51,3 +51,6 @@ def loads(raw: bytes):
         raise MalformedJSON("Request body is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise MalformedJSON(f"Malformed JSON: {exc.msg} at position {exc.pos}") from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4300 digits (CVE-2020-10735).
+        raise MalformedJSON("Request body has a number too long to read") from None

@@ -47,6 +47,19 @@ def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]
     return peer
 
 
+def log_failure(handler: tornado.web.RequestHandler, typ, value, tb) -> None:
+    """RequestHandler.log_exception for the API and the sockets. Client errors (ApiError, a 4xx
+    HTTPError) are answers, not failures: the access log has them. Tornado's own version would
+    also write the full URI, whose query string can carry ?token=; this one writes the path."""
+    if isinstance(value, ApiError):
+        return
+    if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
+        return
+    request = handler.request
+    log.error("%s %s (%s) failed", request.method, request.path, request.remote_ip,
+              exc_info=(typ, value, tb))
+
+
 @tornado.web.stream_request_body
 class BaseHandler(tornado.web.RequestHandler):
     """Bodies are streamed so that prepare() (size check, rate limit, authentication) runs
@@ -185,7 +198,8 @@ class BaseHandler(tornado.web.RequestHandler):
     def path_id(raw: str, not_found: str) -> int:
         """A positive int64 id from the URL; anything no row can have is a 404 with the same
         body as a missing row."""
-        if raw.isascii() and raw.isdigit() and 0 < int(raw) <= INT64_MAX:
+        # The length first: int() refuses strings of more than 4300 digits with a ValueError.
+        if len(raw) <= 19 and raw.isascii() and raw.isdigit() and 0 < int(raw) <= INT64_MAX:
             return int(raw)
         raise NotFound(not_found)
 
@@ -223,10 +237,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(wire.dumps(body))
 
     def log_exception(self, typ, value, tb) -> None:
-        # Expected API errors are answers, not failures: keep them out of the error log.
-        if isinstance(value, ApiError):
-            return
-        super().log_exception(typ, value, tb)
+        log_failure(self, typ, value, tb)
 
 
 class NotFoundHandler(BaseHandler):

@@ -102,7 +102,8 @@ class NotificationsUnreadCountHandler(BaseHandler):
         self.write_json({"unread_count": await notifications_q.count_unread(self.db, self.user_id)})
 
 
-# Literal paths before the {id} pattern, which takes digits only.
+# Literal paths before the {id} pattern; path_id() answers anything that is not an id with
+# the same 404 as a missing notification.
 ROUTES = [
     (r"/api/messages/", MessagesHandler),
     (r"/api/messages/mark_read/", MessagesMarkReadHandler),
@@ -110,5 +111,5 @@ ROUTES = [
     (r"/api/notifications/", NotificationsHandler),
     (r"/api/notifications/mark_all_read/", NotificationsMarkAllReadHandler),
     (r"/api/notifications/unread_count/", NotificationsUnreadCountHandler),
-    (r"/api/notifications/(\d+)/", NotificationHandler),
+    (r"/api/notifications/([^/]+)/", NotificationHandler),
 ]

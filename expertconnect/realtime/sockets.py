@@ -11,6 +11,7 @@ import time
 from urllib.parse import urlsplit
 
 import tornado.iostream
+import tornado.web
 import tornado.websocket
 
 from expertconnect import wire
@@ -19,10 +20,11 @@ from expertconnect.auth import InvalidToken
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
 from expertconnect.errors import ApiError, ValidationError
+from expertconnect.handlers.base import log_failure
 from expertconnect.realtime import events
 from expertconnect.realtime.events import Event
 from expertconnect.services import Services
-from expertconnect.validation import Form
+from expertconnect.validation import INT64_MAX, Form
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +63,49 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             return origin in allowed
         return urlsplit(origin).netloc.lower() == self.request.headers.get("Host", "").lower()
 
+    def set_default_headers(self) -> None:
+        # Until the upgrade this is an HTTP endpoint like the others (see finish()).
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+
     def _refuse(self, status: int, message: str) -> None:
         self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(wire.dumps({"error": message}))
+        self.finish({"error": message})
+
+    def finish(self, chunk=None):
+        """Tornado refuses some handshakes itself (no Upgrade header, a foreign Origin, an
+        unknown protocol version) with a plain-text body: send those as the API's JSON error."""
+        if self.get_status() >= 400 and not isinstance(chunk, dict):
+            chunk = {"error": chunk if isinstance(chunk, str) and chunk else self._reason}
+        if isinstance(chunk, dict):
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            chunk = wire.dumps(chunk)
+        return super().finish(chunk)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = "Internal server error" if status_code >= 500 else self._reason
+        if isinstance(exc, tornado.web.HTTPError) and status_code < 500 and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        self.finish({"error": message})
+
+    def log_exception(self, typ, value, tb) -> None:
+        log_failure(self, typ, value, tb)
+
+    def _query_text(self, name: str) -> str | None:
+        """A query argument as sent (the last one if repeated), or None if absent or not
+        UTF-8. Unlike get_query_argument() this neither strips characters nor raises."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            return None
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
     async def get(self, *args, **kwargs) -> None:
-        token = self.get_query_argument("token", "")
         try:
-            claims = self.services.tokens.decode(token)
+            claims = self.services.tokens.decode(self._query_text("token") or "")
         except InvalidToken:
             return self._refuse(401, "Invalid or expired token")
         try:
@@ -82,8 +118,11 @@ class EventSocket(tornado.websocket.WebSocketHandler):
                 return None
         except ApiError as exc:
             return self._refuse(exc.status, exc.message)
-        last_event_id = self.get_query_argument("last_event_id", None)
-        if last_event_id is not None and not last_event_id.isdigit():
+        last_event_id = self._query_text("last_event_id")
+        if "last_event_id" in self.request.query_arguments and not (
+                last_event_id and len(last_event_id) <= 19 and last_event_id.isascii()
+                and last_event_id.isdigit()
+                and int(last_event_id) <= INT64_MAX):
             return self._refuse(400, "last_event_id must be a non-negative integer")
         self._resume_from = int(last_event_id) if last_event_id is not None else None
         await super().get(*args, **kwargs)

@@ -1,0 +1,1 @@
+"""Security tests, endpoint by endpoint, against the running server (see helpers.py)."""
