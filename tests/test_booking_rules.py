@@ -188,6 +188,51 @@ def test_a_requester_cannot_have_two_overlapping_confirmed_meetings(api, make_us
     book(api, requester, e2, _at(day, "10:00"), _at(day, "11:00"))
 
 
+def test_nobody_has_two_confirmed_meetings_at_once_even_in_different_roles(api, make_user, db):
+    person, requester, expert = make_user(), make_user(), make_user()
+    day = _weekday_after(6, 2)
+    as_expert = book(api, requester, person, _at(day, "10:00"), _at(day, "11:00"))
+    as_requester = book(api, person, expert, _at(day, "10:30"), _at(day, "11:30"))
+    right_after = book(api, person, expert, _at(day, "11:00"), _at(day, "12:00"))
+    assert set_status(api, person, as_expert["id"], "confirmed").status == 200
+    r = set_status(api, expert, as_requester["id"], "confirmed")
+    assert (r.status, r.json) == (400, OVERLAP)
+    assert set_status(api, expert, right_after["id"], "confirmed").status == 200
+
+    # The other way round: booked as requester first, then asked to confirm as expert.
+    later = day + dt.timedelta(days=7)
+    as_requester = book(api, person, expert, _at(later, "10:00"), _at(later, "11:00"))
+    as_expert = book(api, requester, person, _at(later, "10:30"), _at(later, "11:30"))
+    assert set_status(api, expert, as_requester["id"], "confirmed").status == 200
+    r = set_status(api, person, as_expert["id"], "confirmed")
+    assert (r.status, r.json) == (400, OVERLAP)
+    assert status_of(db, as_expert["id"]) == "pending"
+
+
+def test_busy_intervals_follow_the_confirmed_meetings(api, make_user, db):
+    requester, expert = make_user(), make_user()
+    day = _weekday_after(6, 3)
+    meetings = [book(api, requester, expert, _at(day, f"{h:02d}:00"), _at(day, f"{h:02d}:30"))
+                for h in (8, 9, 10, 11)]
+    ids = [m["id"] for m in meetings]
+    for m in meetings:
+        assert set_status(api, expert, m["id"], "confirmed").status == 200
+    assert set_status(api, requester, ids[0], "cancelled").status == 200
+    assert set_status(api, requester, ids[1], "completed").status == 200
+    db.execute("UPDATE meetings SET scheduled_end = scheduled_end + interval '5 minutes' "
+               "WHERE id = $1", ids[2])
+    busy = db.fetch("SELECT meeting_id, user_id, lower(during) AS s, upper(during) AS e "
+                    "FROM user_busy_intervals WHERE meeting_id = ANY($1) "
+                    "ORDER BY meeting_id, user_id", ids)
+    expected = db.fetch(
+        """SELECT m.id AS meeting_id, p.user_id, m.scheduled_start AS s, m.scheduled_end AS e
+           FROM meetings m CROSS JOIN LATERAL (VALUES (m.requester_id), (m.expert_id)) p (user_id)
+           WHERE m.id = ANY($1) AND m.status = 'confirmed'
+           ORDER BY m.id, p.user_id""", ids)
+    assert [dict(r) for r in busy] == [dict(r) for r in expected]
+    assert {r["meeting_id"] for r in busy} == {ids[2], ids[3]}
+
+
 def test_the_database_itself_refuses_overlapping_confirmed_meetings(api, make_user, db):
     """Even a write that bypasses the API: the rule is a constraint, not an application check."""
     requester, expert, other = make_user(), make_user(), make_user()
@@ -202,6 +247,17 @@ def test_the_database_itself_refuses_overlapping_confirmed_meetings(api, make_us
     with pytest.raises(asyncpg.ExclusionViolationError) as caught:
         db.execute("UPDATE meetings SET status = 'confirmed' WHERE id = $1", c["id"])
     assert caught.value.constraint_name == "meetings_requester_no_overlap_excl"
+    # The expert of `a` asks `other` for a meeting at the same time: different roles.
+    d = book(api, expert, other, _at(day, "10:15"), _at(day, "10:45"))
+    with pytest.raises(asyncpg.ExclusionViolationError) as caught:
+        db.execute("UPDATE meetings SET status = 'confirmed' WHERE id = $1", d["id"])
+    assert caught.value.constraint_name == "user_busy_intervals_no_overlap_excl"
+    # Inserting a confirmed meeting directly is checked the same way.
+    with pytest.raises(asyncpg.ExclusionViolationError):
+        db.execute("""INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
+                                            scheduled_start, scheduled_end)
+                      VALUES ('x', $1, $2, 1, 'confirmed', $3, $4)""",
+                   other.id, requester.id, _at(day, "10:50"), _at(day, "11:10"))
 
 
 def test_concurrent_confirmations_of_overlapping_requests_exactly_one_wins(api, make_user, db):
@@ -237,6 +293,33 @@ def test_concurrent_confirmations_of_overlapping_requests_exactly_one_wins(api, 
             """SELECT count(*) FROM notifications
                WHERE related_id = ANY($1) AND notification_type = 'meeting_confirmed'""", ids)
         assert confirmations == 1
+
+
+def test_racing_confirmations_across_roles_exactly_one_wins(api, make_user, db):
+    """`person` confirms a request as expert while someone confirms person's own request for
+    the same hour: whichever commits first wins, the other is refused."""
+    person, requester, expert = make_user(), make_user(), make_user()
+    for week in range(5):
+        day = _weekday_after(12, 5) + dt.timedelta(weeks=week)
+        as_expert = book(api, requester, person, _at(day, "10:00"), _at(day, "11:00"))
+        as_requester = book(api, person, expert, _at(day, "10:30"), _at(day, "11:30"))
+        barrier = threading.Barrier(2)
+        results = {}
+
+        def confirm(user, meeting):
+            barrier.wait()
+            results[meeting["id"]] = set_status(api, user, meeting["id"], "confirmed")
+
+        threads = [threading.Thread(target=confirm, args=(person, as_expert)),
+                   threading.Thread(target=confirm, args=(expert, as_requester))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(r.status for r in results.values()) == [200, 400]
+        assert [r.json for r in results.values() if r.status == 400] == [OVERLAP]
+        statuses = {status_of(db, m["id"]) for m in (as_expert, as_requester)}
+        assert statuses == {"confirmed", "pending"}
 
 
 # ---------------------------------------------------------------- expiry

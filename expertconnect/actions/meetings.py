@@ -20,10 +20,12 @@ MEETING_NOT_FOUND = "Meeting not found"
 OVERLAP = "This meeting overlaps another confirmed meeting"
 NOT_AVAILABLE = "The expert is not available at that time."
 
-# The exclusion constraints (0004) that keep a person's confirmed meetings apart.
+# The exclusion constraints (0004) that keep a person's confirmed meetings apart: per role on
+# meetings, and across roles on user_busy_intervals (kept by a trigger on meetings).
 _OVERLAP_CONSTRAINTS = {
     "meetings_expert_no_overlap_excl",
     "meetings_requester_no_overlap_excl",
+    "user_busy_intervals_no_overlap_excl",
 }
 
 # Expired requests cancelled per transaction: bounds the locks held and the notifications
