@@ -18,7 +18,7 @@ import tornado.httpserver
 import tornado.ioloop
 
 from expertconnect import migrate
-from expertconnect.actions import maintenance
+from expertconnect.actions import maintenance, meetings
 from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.config import ConfigError, load_config
@@ -80,6 +80,11 @@ async def serve(config) -> None:
         lambda: asyncio.ensure_future(maintenance.purge_expired(services)),
         HOUSEKEEPING_INTERVAL_MS)
     housekeeping.start()
+    # Every process runs expiry; SKIP LOCKED keeps them from cancelling a request twice.
+    expiry = tornado.ioloop.PeriodicCallback(
+        lambda: asyncio.ensure_future(meetings.expire_pending_requests(services)),
+        config.meetings.expiry_interval_seconds * 1000)
+    expiry.start()
     app = make_app(services)
     server = tornado.httpserver.HTTPServer(app, max_body_size=config.server.max_body_size)
     server.listen(config.server.port, address=config.server.host)
@@ -92,6 +97,7 @@ async def serve(config) -> None:
 
     log.info("shutting down")
     housekeeping.stop()
+    expiry.stop()
     server.stop()
     services.hub.close_all(1001, "Server shutting down")
     if services.relay is not None:

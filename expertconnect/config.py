@@ -74,6 +74,12 @@ class RealtimeConfig:
 
 
 @dataclass(frozen=True)
+class MeetingsConfig:
+    pending_ttl_hours: int = 48
+    expiry_interval_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -81,6 +87,7 @@ class Config:
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     credits: CreditsConfig = field(default_factory=CreditsConfig)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    meetings: MeetingsConfig = field(default_factory=MeetingsConfig)
     # Where generated state lives: the JWT secret and the private PostgreSQL cluster.
     var_dir: Path = Path("var")
 
@@ -110,6 +117,8 @@ _RULES = {
     "realtime.ping_interval": (lambda v: v > 0, "a positive number of seconds"),
     "realtime.ping_timeout": (lambda v: v > 0, "a positive number of seconds"),
     "realtime.retention_days": (lambda v: v >= 1, "at least 1 day"),
+    "meetings.pending_ttl_hours": (lambda v: 1 <= v <= 8760, "1..8760 hours (a year)"),
+    "meetings.expiry_interval_seconds": (lambda v: v > 0, "a positive number of seconds"),
     "credits.price_usd": (lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
                           "a positive amount with at most two decimals"),
 }
@@ -187,6 +196,7 @@ def load_config(path: str | Path | None = "config.yaml", environ=None) -> Config
     section_classes = {
         "server": ServerConfig, "database": DatabaseConfig, "auth": AuthConfig,
         "rate_limits": RateLimitConfig, "credits": CreditsConfig, "realtime": RealtimeConfig,
+        "meetings": MeetingsConfig,
     }
     for name in raw:
         if name not in sections and name != "var_dir":

@@ -300,7 +300,9 @@ def _ids(api, user, query=""):
 def test_list_shows_both_roles_newest_first_and_filters(api, make_user):
     me, expert, requester, stranger = make_user(), make_user(), make_user(), make_user()
     a = book(api, me, expert)["id"]
-    b = meeting_in(api, requester, me, "confirmed")["id"]
+    # A day after c: nobody has two confirmed meetings at once, in any roles.
+    b = book(api, requester, me, scheduled_start=_at(48), scheduled_end=_at(49))["id"]
+    assert set_status(api, me, b, "confirmed").status == 200
     c = book(api, me, expert)["id"]
     assert set_status(api, expert, c, "confirmed").status == 200
     book(api, stranger, expert)

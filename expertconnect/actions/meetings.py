@@ -4,16 +4,33 @@ that also stores the notification for the other party (published after commit)."
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import asyncpg
 
 from expertconnect.actions import outbox
 from expertconnect.db.queries import meetings as meetings_q
 from expertconnect.db.queries import reviews as reviews_q
-from expertconnect.errors import BadRequest, NotFound, ValidationError
+from expertconnect.errors import ApiError, BadRequest, NotFound, ValidationError
 from expertconnect.services import Services
 
+log = logging.getLogger(__name__)
+
 MEETING_NOT_FOUND = "Meeting not found"
+OVERLAP = "This meeting overlaps another confirmed meeting"
+NOT_AVAILABLE = "The expert is not available at that time."
+
+# The exclusion constraints (0004) that keep a person's confirmed meetings apart: per role on
+# meetings, and across roles on user_busy_intervals (kept by a trigger on meetings).
+_OVERLAP_CONSTRAINTS = {
+    "meetings_expert_no_overlap_excl",
+    "meetings_requester_no_overlap_excl",
+    "user_busy_intervals_no_overlap_excl",
+}
+
+# Expired requests cancelled per transaction: bounds the locks held and the notifications
+# written at once; a backlog is worked off batch after batch in the same run.
+EXPIRY_BATCH = 100
 
 # Constraint -> (field, message) for a booking the schema refuses.
 _BOOKING_CONSTRAINTS = {
@@ -46,9 +63,13 @@ _STATUS_NOTICES = {
 async def book(services: Services, *, requester_id: int, expert_id: int, category_id: int,
                title: str, description: str, scheduled_start: dt.datetime,
                scheduled_end: dt.datetime) -> dict:
-    """Create a pending meeting and tell the expert."""
+    """Create a pending meeting and tell the expert. If the expert has declared weekly
+    availability, the meeting must fit inside one slot (read in the expert's time zone)."""
     try:
         async with outbox.transaction(services) as box:
+            if not await meetings_q.fits_availability(box.conn, expert_id, scheduled_start,
+                                                      scheduled_end):
+                raise ValidationError.single("scheduled_start", NOT_AVAILABLE)
             meeting = await meetings_q.insert_meeting(
                 box.conn, title=title, description=description, requester_id=requester_id,
                 expert_id=expert_id, category_id=category_id, scheduled_start=scheduled_start,
@@ -67,27 +88,80 @@ async def book(services: Services, *, requester_id: int, expert_id: int, categor
 async def change_status(services: Services, *, meeting_id: int, user_id: int,
                         new_status: str) -> dict:
     """Apply one allowed transition and tell the other party. The meeting row is locked first,
-    so of two concurrent changes the second sees the first's result and is judged on it."""
-    async with outbox.transaction(services) as box:
-        meeting = await meetings_q.get_meeting_for_update(box.conn, meeting_id, user_id)
-        if meeting is None:
-            raise NotFound(MEETING_NOT_FOUND)
-        old_status = meeting["status"]
-        who = TRANSITIONS.get((old_status, new_status))
-        if who is None:
-            raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
-        if who == EXPERT and user_id != meeting["expert_id"]:
-            raise BadRequest(f"Only the expert can change status from {old_status} to {new_status}")
-        updated = await meetings_q.update_status(
-            box.conn, meeting_id, from_status=old_status, to_status=new_status)
-        if updated is None:  # cannot happen under the row lock; never apply a stale transition
-            raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
-        other = (meeting["requester_id"] if user_id == meeting["expert_id"]
-                 else meeting["expert_id"])
-        notification_type, title, content = _STATUS_NOTICES[new_status]
-        await box.notify(user_id=other, notification_type=notification_type, title=title,
-                         content=content.format(title=meeting["title"]), related_id=meeting_id)
+    so of two concurrent changes the second sees the first's result and is judged on it.
+    A confirmation that would overlap either person's confirmed meetings is refused by the
+    exclusion constraints (400)."""
+    try:
+        async with outbox.transaction(services) as box:
+            meeting = await meetings_q.get_meeting_for_update(box.conn, meeting_id, user_id)
+            if meeting is None:
+                raise NotFound(MEETING_NOT_FOUND)
+            old_status = meeting["status"]
+            who = TRANSITIONS.get((old_status, new_status))
+            if who is None:
+                raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
+            if who == EXPERT and user_id != meeting["expert_id"]:
+                raise BadRequest(
+                    f"Only the expert can change status from {old_status} to {new_status}")
+            if new_status == "confirmed":
+                if _is_expired(meeting, services.config.meetings.pending_ttl_hours):
+                    # Due for the expiry task, which may not have run yet.
+                    raise BadRequest("This meeting request has expired")
+                await meetings_q.lock_participants(
+                    box.conn, [meeting["requester_id"], meeting["expert_id"]])
+            updated = await meetings_q.update_status(
+                box.conn, meeting_id, from_status=old_status, to_status=new_status)
+            if updated is None:  # cannot happen under the row lock; never apply a stale one
+                raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
+            other = (meeting["requester_id"] if user_id == meeting["expert_id"]
+                     else meeting["expert_id"])
+            notification_type, title, content = _STATUS_NOTICES[new_status]
+            await box.notify(user_id=other, notification_type=notification_type, title=title,
+                             content=content.format(title=meeting["title"]),
+                             related_id=meeting_id)
+    except asyncpg.ExclusionViolationError as exc:
+        if exc.constraint_name not in _OVERLAP_CONSTRAINTS:
+            raise
+        raise BadRequest(OVERLAP) from None
     return updated
+
+
+def _is_expired(meeting: dict, ttl_hours: int) -> bool:
+    """The rule of update_expired_to_cancelled, for one pending meeting."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return (meeting["scheduled_start"] <= now
+            or meeting["created_at"] <= now - dt.timedelta(hours=ttl_hours))
+
+
+async def expire_pending_requests(services: Services) -> int:
+    """Cancel every pending request not confirmed by its start or within
+    meetings.pending_ttl_hours, and tell both parties; returns how many. Runs periodically in
+    every process: rows are claimed with FOR UPDATE SKIP LOCKED, a batch per transaction, so
+    processes running at once never cancel (or notify about) the same request twice."""
+    ttl_hours = services.config.meetings.pending_ttl_hours
+    expired = 0
+    try:
+        while True:
+            async with outbox.transaction(services) as box:
+                rows = await meetings_q.update_expired_to_cancelled(
+                    box.conn, ttl_hours=ttl_hours, batch=EXPIRY_BATCH)
+                for meeting in rows:
+                    for party in (meeting["requester_id"], meeting["expert_id"]):
+                        await box.notify(
+                            user_id=party, notification_type="meeting_cancelled",
+                            title="Meeting Request Expired",
+                            content=f"The meeting request '{meeting['title']}' expired "
+                                    "before it was confirmed.",
+                            related_id=meeting["id"])
+            expired += len(rows)
+            # Fewer than a batch: nothing left that another process is not already handling.
+            if len(rows) < EXPIRY_BATCH:
+                break
+    except ApiError as exc:
+        log.warning("meeting expiry skipped: %s", exc.message)
+    if expired:
+        log.info("cancelled %d expired meeting requests", expired)
+    return expired
 
 
 async def review(services: Services, *, meeting_id: int, reviewer_id: int, reviewee_id: int,

@@ -32,6 +32,28 @@ async def insert_meeting(conn, *, title: str, description: str, requester_id: in
     return dict(row)
 
 
+async def fits_availability(conn, expert_id: int, start: dt.datetime, end: dt.datetime) -> bool:
+    """True if the expert declared no availability at all, or if one of their slots on that
+    weekday covers [start, end), both read as wall-clock times in the expert's time zone.
+    A meeting that crosses the expert's local midnight never fits: no slot ends after 24:00.
+    The slots are found through user_availability_no_overlap_excl's index (user_id, day)."""
+    return await conn.fetchval(
+        """SELECT NOT EXISTS (SELECT 1 FROM user_availability WHERE user_id = $1)
+               OR EXISTS (
+                   SELECT 1
+                   FROM users u
+                   CROSS JOIN LATERAL (
+                       SELECT $2::timestamptz AT TIME ZONE u.timezone AS start_local,
+                              $3::timestamptz AT TIME ZONE u.timezone AS end_local) l
+                   JOIN user_availability a
+                     ON a.user_id = u.id
+                    AND a.day_of_week = EXTRACT(DOW FROM l.start_local)::smallint
+                   WHERE u.id = $1
+                     AND l.start_local >= l.start_local::date + a.start_time
+                     AND l.end_local <= l.start_local::date + a.end_time)""",
+        expert_id, start, end)
+
+
 async def get_meeting_for_participant(conn, meeting_id: int, user_id: int) -> dict | None:
     """The meeting, if `user_id` is its requester or expert; None for everyone else."""
     row = await conn.fetchrow(
@@ -45,11 +67,26 @@ async def get_meeting_for_update(conn, meeting_id: int, user_id: int) -> dict | 
     """Row-locks the meeting until commit, if `user_id` takes part in it; a concurrent change
     waits here and then reads the committed status."""
     row = await conn.fetchrow(
-        """SELECT id, title, status, requester_id, expert_id FROM meetings
+        """SELECT id, title, status, requester_id, expert_id, scheduled_start, created_at
+           FROM meetings
            WHERE id = $1 AND $2 IN (requester_id, expert_id)
            FOR UPDATE""",
         meeting_id, user_id)
     return dict(row) if row else None
+
+
+async def lock_participants(conn, user_ids: list[int]) -> None:
+    """Row-lock the users about to be given a confirmed meeting, in ascending id order, until
+    commit. Two confirmations that could overlap share a participant, so they take turns here:
+    the second then meets the first's committed row in the exclusion constraint (a clean
+    ExclusionViolationError) instead of both finding each other's uncommitted row and waiting
+    on each other (a deadlock, see PostgreSQL's execIndexing.c). NO KEY UPDATE does not block
+    the foreign-key checks of other writers."""
+    await conn.execute(
+        """SELECT id FROM users WHERE id = ANY($1::bigint[])
+           ORDER BY id
+           FOR NO KEY UPDATE""",
+        user_ids)
 
 
 async def update_status(conn, meeting_id: int, *, from_status: str, to_status: str) -> dict | None:
@@ -61,6 +98,27 @@ async def update_status(conn, meeting_id: int, *, from_status: str, to_status: s
            RETURNING id, status, updated_at""",
         meeting_id, from_status, to_status)
     return dict(row) if row else None
+
+
+async def update_expired_to_cancelled(conn, *, ttl_hours: int, batch: int) -> list[dict]:
+    """Cancel up to `batch` pending requests that reached their start, or were made more than
+    `ttl_hours` ago, and return them. Rows locked by anyone else (a user confirming it right
+    now, another process expiring it) are skipped, never waited for: each row is expired by one
+    transaction only, and a concurrent confirmation either wins or finds it cancelled. Found
+    through the partial indexes meetings_pending_scheduled_start_idx and _created_at_idx."""
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT id FROM meetings
+               WHERE status = 'pending'
+                 AND (scheduled_start <= now()
+                      OR created_at <= now() - make_interval(hours => $1))
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+           UPDATE meetings m SET status = 'cancelled', updated_at = now()
+           FROM due WHERE m.id = due.id
+           RETURNING m.id, m.title, m.requester_id, m.expert_id""",
+        ttl_hours, batch)
+    return [dict(row) for row in rows]
 
 
 # The lists: newest first, below the cursor, optionally of one status. Each side is served by
