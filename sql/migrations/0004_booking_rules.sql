@@ -2,18 +2,7 @@
 -- expert's availability is read in the expert's time zone, and stale pending requests are
 -- found through small partial indexes by the expiry task.
 
--- Availability times are wall-clock times in the expert's IANA zone. 0003_marketplace.sql may
--- already have added this column (it also lets users change it); IF NOT EXISTS makes this file
--- apply either way, and on a database without 0003 every user reads as UTC.
--- user_display_name(users) has a SQL-standard body, which pins the users row type: PostgreSQL
--- refuses ADD COLUMN while it exists, so it is dropped and recreated unchanged around it (as
--- 0003 does).
-DROP FUNCTION user_display_name(users);
-ALTER TABLE users ADD COLUMN IF NOT EXISTS timezone text NOT NULL DEFAULT 'UTC';
--- As in 0001: how a person is named in meetings, messages and reviews.
-CREATE FUNCTION user_display_name(u users) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
-    RETURN COALESCE(NULLIF(btrim(u.first_name || ' ' || u.last_name), ''), u.username);
+-- Availability times are wall-clock times in the expert's IANA zone, users.timezone (0003).
 
 -- No double booking. Ranges are half-open [start, end): a meeting may begin exactly when the
 -- previous one ends. Only confirmed meetings take time: pending requests may overlap freely
