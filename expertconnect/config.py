@@ -102,6 +102,9 @@ _RULES = {
     "database.pool_max": (lambda v: v >= 1, "at least 1"),
     "database.acquire_timeout": (lambda v: v > 0, "a positive number of seconds"),
     "database.command_timeout": (lambda v: v > 0, "a positive number of seconds"),
+    # RFC 7518: an HS256 key shorter than the hash (32 bytes) weakens it.
+    "auth.jwt_secret": (lambda v: v == "" or len(v.encode()) >= 32,
+                        "empty (generated) or at least 32 bytes"),
     "auth.token_ttl_seconds": (lambda v: v >= 60, "at least 60 seconds"),
     "auth.bcrypt_rounds": (lambda v: 4 <= v <= 31, "an integer 4..31"),
     "rate_limits.auth_per_minute": (lambda v: v >= 1, "at least 1"),
