@@ -1,0 +1,163 @@
+"""Faults against real processes: PostgreSQL restarted under load, statements that wait on locks,
+the server killed with SIGKILL mid-storm, and a graceful SIGTERM. Nothing answered 2xx is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+import tornado.websocket
+
+from conftest import PASSWORD, Db, _request
+
+# Credits bought by every purchase in these tests: price 1.00 each (config.yaml).
+CREDITS = 1
+
+
+@dataclass
+class Outcome:
+    kind: str              # "purchase" or "transfer"
+    status: int | None     # None: no HTTP answer (connection refused or reset)
+    elapsed: float
+    body: object
+    meeting_id: int | None = None
+
+
+def register(url: str) -> tuple[int, str]:
+    tag = uuid.uuid4().hex[:10]
+    r = _request(url, "POST", "/api/users/register/", json={
+        "username": f"fault_{tag}", "email": f"fault_{tag}@example.com", "password": PASSWORD,
+        "first_name": "Fault", "last_name": "Test"})
+    assert r.status == 201, r.text
+    return r.json["id"], r.json["token"]
+
+
+def purchase(url: str, token: str, credits: int = CREDITS, timeout: float = 30.0):
+    return _request(url, "POST", "/api/payments/purchase_credits/", token=token, timeout=timeout,
+                    json={"payment_method": "credit_card", "amount": f"{credits}.00",
+                          "credits_to_purchase": credits})
+
+
+def timed(call, *args, **kwargs) -> tuple[object, float]:
+    started = time.monotonic()
+    try:
+        result = call(*args, **kwargs)
+    except OSError:
+        result = None
+    return result, time.monotonic() - started
+
+
+def assert_ledger_matches_balances(db: Db, user_ids: list[int]) -> None:
+    """Each balance == its ledger summed with signs (initial/purchased/earned add, spent takes)."""
+    rows = db.fetch(
+        """SELECT a.user_id, a.balance,
+                  COALESCE(sum(CASE WHEN t.transaction_type = 'spent' THEN -t.amount
+                                    ELSE t.amount END), 0) AS ledger
+           FROM credit_accounts a LEFT JOIN credit_transactions t ON t.user_id = a.user_id
+           WHERE a.user_id = ANY($1::bigint[])
+           GROUP BY a.user_id, a.balance""",
+        user_ids)
+    assert len(rows) == len(user_ids)
+    for row in rows:
+        assert row["balance"] == row["ledger"], dict(row)
+    # Payments and purchase ledger rows are written in one transaction: never one without the other.
+    counts = db.fetchrow(
+        """SELECT (SELECT coalesce(sum(credits_purchased), 0) FROM payments
+                   WHERE user_id = ANY($1::bigint[])) AS paid,
+                  (SELECT coalesce(sum(amount), 0) FROM credit_transactions
+                   WHERE user_id = ANY($1::bigint[]) AND transaction_type = 'purchased') AS bought""",
+        user_ids)
+    assert counts["paid"] == counts["bought"]
+
+
+def assert_purchases_recorded(db: Db, outcomes: list[Outcome]) -> None:
+    """Every purchase answered 200 left its payment and its ledger row."""
+    ok = [o.body for o in outcomes if o.kind == "purchase" and o.status == 200]
+    payment_ids = [b["payment"]["id"] for b in ok]
+    transaction_ids = [b["transaction"]["id"] for b in ok]
+    found = db.fetchval("SELECT count(*) FROM payments WHERE id = ANY($1::bigint[])", payment_ids)
+    assert found == len(payment_ids)
+    found = db.fetchval(
+        """SELECT count(*) FROM credit_transactions
+           WHERE id = ANY($1::bigint[]) AND transaction_type = 'purchased'""", transaction_ids)
+    assert found == len(transaction_ids)
+
+
+# ---------------------------------------------------------------- PostgreSQL restarted under load
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_postgres_restart_under_load_answers_503_then_recovers(private_postgres, start_server,
+                                                               mode):
+    server = start_server(DATABASE_DSN=private_postgres.dsn)
+    users = [register(server.url) for _ in range(4)]
+    outcomes: list[Outcome] = []
+    stop = threading.Event()
+
+    def fire(token: str) -> None:
+        for _ in range(2000):                      # bounded; `stop` ends it far sooner
+            if stop.is_set():
+                return
+            r, elapsed = timed(purchase, server.url, token, timeout=20)
+            outcomes.append(Outcome("purchase", r and r.status, elapsed, r and r.json))
+            if r is not None and r.status == 503:
+                time.sleep(0.02)                   # a client backing off, not a busy loop
+
+    threads = [threading.Thread(target=fire, args=(token,)) for _, token in users]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        before_outage = len(outcomes)
+        private_postgres.stop(mode)
+        down_since = time.monotonic()
+
+        health_down = []
+        while time.monotonic() - down_since < 1.5:
+            r, elapsed = timed(_request, server.url, "GET", "/api/health/", timeout=10)
+            health_down.append((r and r.status, elapsed, r and r.json))
+            time.sleep(0.1)
+
+        private_postgres.start()
+        back_at = time.monotonic()
+        health_up = None
+        while time.monotonic() - back_at < 10:
+            r = _request(server.url, "GET", "/api/health/", timeout=10)
+            if r.status == 200:
+                health_up = time.monotonic() - back_at
+                break
+            assert r.status == 503, r.text
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    after_recovery = [o for o in outcomes[before_outage:] if o.status == 200]
+
+    assert before_outage > 0
+    assert all(status == 503 and body == {"status": "unavailable"} and elapsed < 5
+               for status, elapsed, body in health_down), health_down
+    assert health_up is not None and health_up < 5, server.log_text()[-3000:]
+    assert server.proc.poll() is None              # the same process, never restarted
+
+    statuses = {o.status for o in outcomes}
+    assert statuses <= {200, 503}, statuses
+    assert 503 in statuses
+    assert after_recovery, "no purchase succeeded after PostgreSQL came back"
+    slow = [o for o in outcomes if o.elapsed >= 5]
+    assert not slow, slow[:3]
+    for o in outcomes:
+        if o.status == 503:
+            assert isinstance(o.body, dict) and set(o.body) == {"error"}, o.body
+            assert isinstance(o.body["error"], str)
+
+    db = Db(private_postgres.dsn)
+    assert_purchases_recorded(db, outcomes)
+    assert_ledger_matches_balances(db, [user_id for user_id, _ in users])
+    assert "Uncaught exception" not in server.log_text()
