@@ -161,3 +161,93 @@ def test_postgres_restart_under_load_answers_503_then_recovers(private_postgres,
     assert_purchases_recorded(db, outcomes)
     assert_ledger_matches_balances(db, [user_id for user_id, _ in users])
     assert "Uncaught exception" not in server.log_text()
+
+
+# ---------------------------------------------------------------- statements that cannot finish
+async def lock_account(dsn: str, user_id: int) -> asyncpg.Connection:
+    """A connection of the test's own holding `user_id`'s credit account row locked, so the
+    server's UPDATE of that row waits until the test rolls back."""
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("BEGIN")
+    await conn.execute("SELECT 1 FROM credit_accounts WHERE user_id = $1 FOR UPDATE", user_id)
+    return conn
+
+
+async def wait_for_lock_waiters(conn: asyncpg.Connection, count: int) -> None:
+    for _ in range(100):                                      # at most 5 s
+        # `conn` is inside a transaction, which would otherwise see one cached snapshot.
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        waiting = await conn.fetchval(
+            """SELECT count(*) FROM pg_stat_activity
+               WHERE datname = current_database() AND wait_event_type = 'Lock'""")
+        if waiting >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {count} statements are waiting on the lock")
+
+
+def in_thread(call, *args, **kwargs):
+    return asyncio.get_running_loop().run_in_executor(None, lambda: timed(call, *args, **kwargs))
+
+
+async def test_statement_past_command_timeout_answers_503_and_others_are_served(
+        start_server, database_dsn, db):
+    server = start_server(DATABASE_COMMAND_TIMEOUT="1", DATABASE_ACQUIRE_TIMEOUT="1")
+    (stuck_id, stuck_token), (other_id, other_token) = register(server.url), register(server.url)
+    lock = await lock_account(database_dsn, stuck_id)
+    try:
+        blocked = in_thread(purchase, server.url, stuck_token)
+        await wait_for_lock_waiters(lock, 1)
+        served = []
+        for _ in range(100):                                  # bounded; ends when `blocked` does
+            if blocked.done():
+                break
+            r, elapsed = await in_thread(_request, server.url, "GET", "/api/credits/balance/",
+                                         token=other_token)
+            served.append((r.status, elapsed))
+        r, elapsed = await blocked
+    finally:
+        await lock.execute("ROLLBACK")
+        await lock.close()
+
+    assert r.status == 503, r.text
+    assert r.json == {"error": "Database is busy, try again"}
+    assert r.headers["Retry-After"] == "5"
+    assert 0.9 <= elapsed < 3, elapsed
+    # The event loop was never held: another user's requests were answered meanwhile.
+    assert len(served) >= 3 and all(s == 200 and t < 0.5 for s, t in served), served
+    # The cancelled purchase left nothing behind; the connection it used still works.
+    assert db.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", stuck_id) == 0
+    r = purchase(server.url, stuck_token)
+    assert r.status == 200, r.text
+    assert db.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", stuck_id) == 1
+    assert_ledger_matches_balances(db, [stuck_id, other_id])
+
+
+async def test_exhausted_pool_answers_503_within_acquire_timeout(start_server, database_dsn, db):
+    server = start_server(DATABASE_POOL_MIN="1", DATABASE_POOL_MAX="2",
+                          DATABASE_ACQUIRE_TIMEOUT="0.5", DATABASE_COMMAND_TIMEOUT="5")
+    (stuck_id, stuck_token), (other_id, other_token) = register(server.url), register(server.url)
+    lock = await lock_account(database_dsn, stuck_id)
+    try:
+        # Both pooled connections wait on the lock.
+        holders = [in_thread(purchase, server.url, stuck_token) for _ in range(2)]
+        await wait_for_lock_waiters(lock, 2)
+        busy, busy_elapsed = await in_thread(_request, server.url, "GET", "/api/credits/balance/",
+                                             token=other_token)
+        health, health_elapsed = await in_thread(_request, server.url, "GET", "/api/health/")
+    finally:
+        await lock.execute("ROLLBACK")
+        await lock.close()
+    held = [await h for h in holders]
+
+    assert busy.status == 503 and busy.json == {"error": "Database is busy, try again"}
+    assert busy_elapsed < 1.5, busy_elapsed
+    assert health.status == 503 and health.json == {"status": "unavailable"}
+    assert health_elapsed < 1.5, health_elapsed
+    # Once the lock is gone the waiting purchases complete, and the pool serves everyone again.
+    assert [r.status for r, _ in held] == [200, 200], [r.text for r, _ in held]
+    r = _request(server.url, "GET", "/api/credits/balance/", token=other_token)
+    assert r.status == 200, r.text
+    assert db.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", stuck_id) == 2
+    assert_ledger_matches_balances(db, [stuck_id, other_id])
