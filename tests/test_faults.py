@@ -4,6 +4,7 @@ the server killed with SIGKILL mid-storm, and a graceful SIGTERM. Nothing answer
 from __future__ import annotations
 
 import asyncio
+import http.client
 import signal
 import socket
 import threading
@@ -28,6 +29,7 @@ class Outcome:
     elapsed: float
     body: object
     meeting_id: int | None = None
+    amount: int | None = None
 
 
 def register(url: str) -> tuple[int, str]:
@@ -49,7 +51,7 @@ def timed(call, *args, **kwargs) -> tuple[object, float]:
     started = time.monotonic()
     try:
         result = call(*args, **kwargs)
-    except OSError:
+    except (OSError, http.client.HTTPException):     # refused, reset, cut mid-answer
         result = None
     return result, time.monotonic() - started
 
@@ -251,3 +253,83 @@ async def test_exhausted_pool_answers_503_within_acquire_timeout(start_server, d
     assert r.status == 200, r.text
     assert db.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", stuck_id) == 2
     assert_ledger_matches_balances(db, [stuck_id, other_id])
+
+
+# ---------------------------------------------------------------- SIGKILL in a storm of writes
+def test_sigkill_mid_storm_keeps_ledger_and_every_acknowledged_write(start_server, db):
+    server = start_server()
+    pairs = [(register(server.url), register(server.url)) for _ in range(4)]
+    for (_, token), _expert in pairs:
+        assert purchase(server.url, token, credits=5000).status == 200
+    meetings = {
+        payer_id: [row["id"] for row in db.fetch(
+            """INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
+                                     scheduled_start, scheduled_end)
+               SELECT 'Storm ' || n, $1, $2, 1, 'confirmed',
+                      now() + interval '1 day', now() + interval '1 day 1 hour'
+               FROM generate_series(1, 300) AS n
+               RETURNING id""", payer_id, expert_id)]
+        for (payer_id, _), (expert_id, _) in pairs}
+    outcomes: list[Outcome] = []
+    stop = threading.Event()
+
+    def storm(payer_id: int, token: str) -> None:
+        # Each transfer pays a meeting of its own, so the ledger shows exactly which landed.
+        for n, meeting_id in enumerate(meetings[payer_id]):
+            if stop.is_set():
+                return
+            amount = 1 + n % 3
+            r, elapsed = timed(_request, server.url, "POST", "/api/credits/transfer/", token=token,
+                               json={"meeting_id": meeting_id, "amount": amount}, timeout=10)
+            outcomes.append(Outcome("transfer", r and r.status, elapsed, r and r.json,
+                                    meeting_id, amount))
+            r, elapsed = timed(purchase, server.url, token, timeout=10)
+            outcomes.append(Outcome("purchase", r and r.status, elapsed, r and r.json))
+            if r is None:
+                return                             # the server is gone
+
+    threads = [threading.Thread(target=storm, args=(payer_id, token))
+               for (payer_id, token), _ in pairs]
+    for t in threads:
+        t.start()
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 5:
+            if sum(o.status == 200 for o in outcomes) >= 60:
+                break
+            time.sleep(0.01)
+        server.proc.send_signal(signal.SIGKILL)
+        assert server.proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+
+    kinds = {(o.kind, o.status) for o in outcomes}
+    assert ("transfer", 200) in kinds and ("purchase", 200) in kinds
+    assert {o.status for o in outcomes} <= {200, None}, kinds
+
+    restarted = start_server()
+    user_ids = [user_id for pair in pairs for user_id, _ in pair]
+    assert_ledger_matches_balances(db, user_ids)
+    assert_purchases_recorded(db, outcomes)
+    transfers = [o for o in outcomes if o.kind == "transfer"]
+    landed_by_meeting: dict[int, list] = {o.meeting_id: [] for o in transfers}
+    for row in db.fetch(
+            """SELECT related_meeting_id, transaction_type, amount FROM credit_transactions
+               WHERE related_meeting_id = ANY($1::bigint[])
+               ORDER BY related_meeting_id, transaction_type""", list(landed_by_meeting)):
+        landed_by_meeting[row["related_meeting_id"]].append(
+            (row["transaction_type"], row["amount"]))
+    for o in transfers:
+        landed = landed_by_meeting[o.meeting_id]
+        if o.status == 200:
+            assert landed == [("earned", o.amount), ("spent", o.amount)], (o, landed)
+        else:                                      # no answer: all of it or none of it
+            assert landed in ([], [("earned", o.amount), ("spent", o.amount)]), (o, landed)
+    # The restarted server answers with the balances the ledger explains.
+    for (payer_id, token), _ in pairs:
+        r = _request(restarted.url, "GET", "/api/credits/balance/", token=token)
+        assert r.status == 200, r.text
+        assert r.json["balance"] == db.fetchval(
+            "SELECT balance FROM credit_accounts WHERE user_id = $1", payer_id)
