@@ -15,6 +15,7 @@ import sys
 
 import asyncpg
 import tornado.httpserver
+import tornado.httputil
 import tornado.ioloop
 
 from expertconnect import migrate
@@ -33,6 +34,95 @@ log = logging.getLogger("expertconnect")
 
 # Retention purges are cheap and not urgent: hourly, and once at start-up.
 HOUSEKEEPING_INTERVAL_MS = 3600 * 1000
+# Shutdown budget in seconds, inside the 10 s a supervisor usually waits before SIGKILL:
+# in-flight requests may finish, then idle connections and the pool get what is left.
+DRAIN_SECONDS = 7.0
+CLOSE_CONNECTIONS_SECONDS = 1.0
+CLOSE_POOL_SECONDS = 1.5
+
+
+class InFlight(tornado.httputil.HTTPServerConnectionDelegate):
+    """The application, wrapped to count HTTP requests from their headers to the end of their
+    response, so that shutdown can wait for them. WebSocket upgrades are not counted: the hub
+    closes those sockets with 1001 instead."""
+
+    def __init__(self, app: tornado.httputil.HTTPServerConnectionDelegate):
+        self.app = app
+        self.active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start_request(self, server_conn, request_conn):
+        request = _CountedRequest(self)
+        request.inner = self.app.start_request(server_conn,
+                                               _CountedConnection(request_conn, request.done))
+        return request
+
+    def on_close(self, server_conn) -> None:
+        self.app.on_close(server_conn)
+
+    def begin(self) -> None:
+        self.active += 1
+        self._idle.clear()
+
+    def end(self) -> None:
+        self.active -= 1
+        if self.active == 0:
+            self._idle.set()
+
+    async def drained(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+
+class _CountedRequest(tornado.httputil.HTTPMessageDelegate):
+    def __init__(self, tracker: InFlight):
+        self.tracker = tracker
+        self.inner: tornado.httputil.HTTPMessageDelegate | None = None
+        self.counted = False
+
+    def headers_received(self, start_line, headers):
+        # start_request runs before a keep-alive connection's next request exists; counting
+        # starts when one does.
+        if headers.get("Upgrade", "").lower() != "websocket":
+            self.counted = True
+            self.tracker.begin()
+        return self.inner.headers_received(start_line, headers)
+
+    def data_received(self, chunk):
+        return self.inner.data_received(chunk)
+
+    def finish(self) -> None:
+        self.inner.finish()
+
+    def on_connection_close(self) -> None:
+        self.done()
+        self.inner.on_connection_close()
+
+    def done(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.tracker.end()
+
+
+class _CountedConnection:
+    """The request's connection as its handler sees it: finishing the response ends the count."""
+
+    def __init__(self, conn, on_finish):
+        self._conn = conn
+        self._on_finish = on_finish
+
+    def finish(self) -> None:
+        try:
+            self._conn.finish()
+        finally:
+            self._on_finish()
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
 
 
 async def run_migrations(dsn: str, show_status: bool = False) -> None:
@@ -76,8 +166,8 @@ async def serve(config) -> None:
         lambda: asyncio.ensure_future(maintenance.purge_expired(services)),
         HOUSEKEEPING_INTERVAL_MS)
     housekeeping.start()
-    app = make_app(services)
-    server = tornado.httpserver.HTTPServer(app, max_body_size=config.server.max_body_size)
+    requests = InFlight(make_app(services))
+    server = tornado.httpserver.HTTPServer(requests, max_body_size=config.server.max_body_size)
     server.listen(config.server.port, address=config.server.host)
     log.info("ExpertConnect listening on http://%s:%d", config.server.host, config.server.port)
 
@@ -86,17 +176,23 @@ async def serve(config) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
 
-    log.info("shutting down")
+    log.info("shutting down: %d request(s) in flight", requests.active)
     housekeeping.stop()
-    server.stop()
+    server.stop()                                   # accept no new connections
     services.hub.close_all(1001, "Server shutting down")
+    if not await requests.drained(DRAIN_SECONDS):
+        log.warning("%d request(s) still running after %.0f s; cutting them off",
+                    requests.active, DRAIN_SECONDS)
+    # A socket upgraded on a kept-alive connection while draining is closed too.
+    services.hub.close_all(1001, "Server shutting down")
+    try:
+        await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_SECONDS)
+    except asyncio.TimeoutError:
+        log.warning("some connections did not close in time")
     if services.relay is not None:
         await services.relay.stop()
-    try:
-        await asyncio.wait_for(server.close_all_connections(), timeout=8)
-    except asyncio.TimeoutError:
-        log.warning("some connections did not finish in time")
-    await db.close()
+    await db.close(CLOSE_POOL_SECONDS)
+    log.info("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:

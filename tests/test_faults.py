@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 import tornado.websocket
 
-from conftest import PASSWORD, Db, _request
+from conftest import PASSWORD, Db, _request, closed
 
 # Credits bought by every purchase in these tests: price 1.00 each (config.yaml).
 CREDITS = 1
@@ -333,3 +333,45 @@ def test_sigkill_mid_storm_keeps_ledger_and_every_acknowledged_write(start_serve
         assert r.status == 200, r.text
         assert r.json["balance"] == db.fetchval(
             "SELECT balance FROM credit_accounts WHERE user_id = $1", payer_id)
+
+
+# ---------------------------------------------------------------- SIGTERM
+async def test_sigterm_drains_requests_closes_sockets_and_exits_zero(start_server, database_dsn,
+                                                                     db):
+    server = start_server()
+    user_id, token = register(server.url)
+    stream = await asyncio.wait_for(tornado.websocket.websocket_connect(
+        f"ws://127.0.0.1:{server.port}/ws/?token={token}"), 10)
+    lock = await lock_account(database_dsn, user_id)
+    try:
+        # A purchase that cannot finish until the test lets go of the account row.
+        in_flight = in_thread(purchase, server.url, token)
+        await wait_for_lock_waiters(lock, 1)
+        server.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+
+        assert await closed(stream, timeout=5) == 1001
+        refused = False
+        for _ in range(40):                                   # at most about 2 s
+            try:
+                socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+            except ConnectionRefusedError:
+                refused = True
+                break
+            await asyncio.sleep(0.05)
+        assert refused, "the server still accepts connections after SIGTERM"
+        await asyncio.sleep(0.5)
+        assert server.proc.poll() is None, "exited with a request still in flight"
+    finally:
+        await lock.execute("ROLLBACK")
+        await lock.close()
+
+    r, _ = await in_flight
+    assert r is not None and r.status == 200, r and r.text
+    assert db.fetchval("SELECT count(*) FROM payments WHERE id = $1", r.json["payment"]["id"]) == 1
+    remaining = 10 - (time.monotonic() - signalled)
+    code = await asyncio.get_running_loop().run_in_executor(None, server.proc.wait, remaining)
+    assert code == 0, server.log_text()[-2000:]
+    assert time.monotonic() - signalled < 10
+    log = server.log_text()
+    assert "Uncaught exception" not in log and "Task was destroyed" not in log, log[-2000:]
