@@ -23,6 +23,7 @@ from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.config import ConfigError, load_config
 from expertconnect.db import create_database, resolve_dsn
+from expertconnect.inflight import InFlight
 from expertconnect.localdb import LocalDatabaseError
 from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.realtime.hub import Hub
@@ -33,6 +34,11 @@ log = logging.getLogger("expertconnect")
 
 # Retention purges are cheap and not urgent: hourly, and once at start-up.
 HOUSEKEEPING_INTERVAL_MS = 3600 * 1000
+# Shutdown budget in seconds, inside the 10 s a supervisor usually waits before SIGKILL:
+# in-flight requests may finish, then idle connections and the pool get what is left.
+DRAIN_SECONDS = 7.0
+CLOSE_CONNECTIONS_SECONDS = 1.0
+CLOSE_POOL_SECONDS = 1.5
 
 
 async def run_migrations(dsn: str, show_status: bool = False) -> None:
@@ -85,8 +91,8 @@ async def serve(config) -> None:
         lambda: asyncio.ensure_future(meetings.expire_pending_requests(services)),
         config.meetings.expiry_interval_seconds * 1000)
     expiry.start()
-    app = make_app(services)
-    server = tornado.httpserver.HTTPServer(app, max_body_size=config.server.max_body_size)
+    requests = InFlight(make_app(services))
+    server = tornado.httpserver.HTTPServer(requests, max_body_size=config.server.max_body_size)
     server.listen(config.server.port, address=config.server.host)
     log.info("ExpertConnect listening on http://%s:%d", config.server.host, config.server.port)
 
@@ -95,18 +101,24 @@ async def serve(config) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
 
-    log.info("shutting down")
+    log.info("shutting down: %d request(s) in flight", requests.active)
     housekeeping.stop()
     expiry.stop()
-    server.stop()
+    server.stop()                                   # accept no new connections
     services.hub.close_all(1001, "Server shutting down")
+    if not await requests.drained(DRAIN_SECONDS):
+        log.warning("%d request(s) still running after %.0f s; cutting them off",
+                    requests.active, DRAIN_SECONDS)
+    # A socket upgraded on a kept-alive connection while draining is closed too.
+    services.hub.close_all(1001, "Server shutting down")
+    try:
+        await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_SECONDS)
+    except asyncio.TimeoutError:
+        log.warning("some connections did not close in time")
     if services.relay is not None:
         await services.relay.stop()
-    try:
-        await asyncio.wait_for(server.close_all_connections(), timeout=8)
-    except asyncio.TimeoutError:
-        log.warning("some connections did not finish in time")
-    await db.close()
+    await db.close(CLOSE_POOL_SECONDS)
+    log.info("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,7 +68,7 @@ class RealtimeConfig:
     max_frame_bytes: int = 65536
     max_buffered_bytes: int = 1048576
     ping_interval: float = 20.0
-    ping_timeout: float = 30.0
+    ping_timeout: float = 15.0
     retention_days: int = 30
     allowed_origins: tuple = ()
 

@@ -13,6 +13,8 @@
                  after a timeout, `await no_frame(conn)` asserts that nothing arrives.
 - `db`           db.fetch / fetchrow / fetchval / execute against the session's database, for
                  checks the API cannot show (the ledger invariant, a row's existence).
+- `private_postgres`  a throwaway PostgreSQL cluster of the test's own (unix socket only), for
+                 tests that stop and start PostgreSQL: `.dsn`, `.stop(mode)`, `.start()`.
 
 The database is created when the run starts and dropped when it ends. Tests never share state
 except that database, so each creates the users it needs and is independent of order.
@@ -26,10 +28,13 @@ import http.client
 import itertools
 import json as jsonlib
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -45,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from expertconnect.db import ensure_database  # noqa: E402
-from expertconnect.localdb import ensure_local_cluster  # noqa: E402
+from expertconnect.localdb import PG_USER, ensure_local_cluster, find_pg_bin  # noqa: E402
 
 JWT_SECRET = "test-secret-" + uuid.uuid4().hex
 PASSWORD = "correct-horse-battery"
@@ -315,3 +320,57 @@ class Db:
 @pytest.fixture
 def db(database_dsn):
     return Db(database_dsn)
+
+
+class PrivateCluster:
+    """A PostgreSQL cluster of one test's own, so that stopping it disturbs no other test. As
+    root its binaries run as the postgres user, under a directory that user can reach."""
+
+    def __init__(self):
+        self.pg_bin = find_pg_bin()
+        self.root = Path(tempfile.mkdtemp(prefix="expertconnect-faults-", dir="/var/tmp"))
+        self.data, self.sockets = self.root / "data", self.root / "socket"
+        for d in (self.data, self.sockets):
+            d.mkdir(mode=0o700)
+        if os.geteuid() == 0:
+            pg = pwd.getpwnam(PG_USER)
+            for d in (self.root, self.data, self.sockets):
+                os.chown(d, pg.pw_uid, pg.pw_gid)
+        self._pg("initdb", "-D", str(self.data), "-U", PG_USER, "--auth=trust",
+                 "--encoding=UTF8", "--no-instructions")
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{PG_USER}@/postgres?host={self.sockets}"
+
+    def _pg(self, tool: str, *args: str) -> None:
+        argv = [str(self.pg_bin / tool), *args]
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", PG_USER, "--", *argv]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{tool} {args}: {done.stdout}{done.stderr}"
+
+    def start(self) -> None:
+        # No TCP listener: only the private socket directory reaches it.
+        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
+                 "-o", f"-c listen_addresses='' -k {self.sockets}", "-w", "-t", "30", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+
+    def remove(self) -> None:
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self.stop("immediate")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres():
+    cluster = PrivateCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()

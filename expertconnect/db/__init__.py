@@ -1,6 +1,6 @@
 """The connection pool. `Database` has the same fetch/fetchrow/fetchval/execute methods as an
 asyncpg Connection, so every query function takes either; it adds a first-come-first-served
-acquire with a timeout, and turns an unreachable database into ServiceUnavailable."""
+acquire with a timeout, and turns an unreachable or stalled database into ServiceUnavailable."""
 
 from __future__ import annotations
 
@@ -16,17 +16,35 @@ from expertconnect.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-# Errors that mean "the database is not there right now", as opposed to a bad statement.
-UNAVAILABLE_ERRORS = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
+# Errors that mean "the database is not there right now", as opposed to a bad statement. Each was
+# seen while PostgreSQL was stopped or restarted under load (tests/test_faults.py).
+CONNECTION_LOST_ERRORS = (
+    OSError,                                     # refused, reset, socket file gone
+    asyncpg.PostgresConnectionError,             # 08xxx: connection does not exist / failed
+    asyncpg.InterfaceError,                      # "the underlying connection is closed"
+    asyncpg.InternalClientError,                 # protocol state broken by a vanished server
+    asyncpg.exceptions.OperatorInterventionError,  # 57xxx: shutting down, starting up, cancelled
     asyncpg.exceptions.TooManyConnectionsError,
 )
+# A statement past database.command_timeout (asyncpg cancels it server-side; the connection
+# stays usable) or a connection not handed out within database.acquire_timeout.
+TIMEOUT_ERRORS = (asyncio.TimeoutError,)
+UNAVAILABLE_ERRORS = CONNECTION_LOST_ERRORS + TIMEOUT_ERRORS
+
+
+def unavailable(exc: BaseException) -> ServiceUnavailable:
+    if isinstance(exc, TIMEOUT_ERRORS):
+        log.warning("database timed out")
+        return ServiceUnavailable("Database is busy, try again")
+    log.warning("database unavailable: %r", exc)
+    return ServiceUnavailable("Database unavailable")
+
+
+def _discard(conn) -> None:
+    """Terminate a connection that failed in use, unless asyncpg has already dropped it (the
+    pool proxy then refuses every call with InterfaceError)."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 async def _skip_session_reset(conn: asyncpg.Connection) -> None:
@@ -44,42 +62,53 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection within database.acquire_timeout (queueing and connecting
+        together), else 503. A connection that fails in use is thrown away, not pooled again:
+        after a PostgreSQL restart every pooled connection is dead, and each is replaced by a
+        fresh one on its next acquire."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.acquire_timeout
         try:
-            async with asyncio.timeout(self.acquire_timeout):
+            async with asyncio.timeout_at(deadline):
                 await self._fair.acquire()
-        except TimeoutError:
-            raise ServiceUnavailable("Database is busy, try again") from None
+        except TimeoutError as exc:
+            raise unavailable(exc) from None
         try:
             try:
-                conn = await self.pool.acquire(timeout=self.acquire_timeout)
+                conn = await self.pool.acquire(timeout=max(deadline - loop.time(), 0.001))
             except UNAVAILABLE_ERRORS as exc:
-                log.warning("database unavailable: %r", exc)
-                raise ServiceUnavailable("Database unavailable") from None
+                raise unavailable(exc) from None
             try:
                 yield conn
+            except UNAVAILABLE_ERRORS as exc:
+                if not isinstance(exc, TIMEOUT_ERRORS):
+                    _discard(conn)
+                raise unavailable(exc) from None
             finally:
-                await self.pool.release(conn)
+                await self._release(conn)
         finally:
             self._fair.release()
 
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        # A failed release has already terminated the connection (asyncpg does so when the
+        # reset fails); the request's own answer must not be replaced by that failure.
+        try:
+            await self.pool.release(conn)
+        except (Exception, asyncio.CancelledError) as exc:
+            log.warning("dropped a database connection on release: %r", exc)
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection inside a transaction that commits when the block exits cleanly."""
+        """A connection inside a transaction that commits when the block exits cleanly. A
+        commit whose answer is lost is a 503; its writes may or may not have been applied, but
+        nothing answered 2xx is ever missing."""
         async with self.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    yield conn
-            except UNAVAILABLE_ERRORS as exc:
-                log.warning("database connection lost mid-transaction: %r", exc)
-                raise ServiceUnavailable("Database unavailable") from None
+            async with conn.transaction():
+                yield conn
 
     async def _run(self, method: str, query: str, *args):
         async with self.acquire() as conn:
-            try:
-                return await getattr(conn, method)(query, *args)
-            except UNAVAILABLE_ERRORS as exc:
-                log.warning("database unavailable: %r", exc)
-                raise ServiceUnavailable("Database unavailable") from None
+            return await getattr(conn, method)(query, *args)
 
     async def fetch(self, query: str, *args):
         return await self._run("fetch", query, *args)
@@ -93,8 +122,13 @@ class Database:
     async def execute(self, query: str, *args):
         return await self._run("execute", query, *args)
 
-    async def close(self) -> None:
-        await self.pool.close()
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close the pool gracefully; connections still busy after `timeout` are cut."""
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("database pool did not close in %.0f s; terminating it", timeout)
+            self.pool.terminate()
 
 
 async def resolve_dsn(config: Config) -> str:
