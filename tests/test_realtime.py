@@ -271,3 +271,64 @@ async def test_two_processes_deliver_each_others_events(start_server, ws, make_u
     # Logout through one process closes the token's sockets on the other.
     assert _request(one.url, "POST", "/api/users/logout/", token=bob.token).status == 200
     assert await closed(on_two) == 4401
+
+
+def _raw_socket_that_never_reads(url: str, path: str):
+    """A WebSocket handshake on a plain socket with a tiny receive buffer, after which the
+    client reads nothing: a consumer as slow as can be."""
+    import base64
+    import os
+    import socket as socketlib
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    sock = socketlib.socket()
+    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 4096)
+    sock.connect((parts.hostname, parts.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+async def test_a_slow_consumer_is_disconnected_and_does_not_slow_the_others(
+        start_server, ws, make_user):
+    own = start_server(REALTIME_MAX_BUFFERED_BYTES="65536")
+    alice, bob = make_user(), make_user()
+    slow = _raw_socket_that_never_reads(own.url, f"/ws/?token={bob.token}")
+    fast = await ws("/ws/", bob.token, url=own.url)
+    chat = await ws(f"/ws/chat/{bob.id}/", alice.token, url=own.url)
+    big = "x" * 5000
+    # Loopback kernel buffers absorb up to ~4 MB (tcp_wmem) before the server's own buffer
+    # grows; 1,200 frames of 5 kB are well past that plus the 64 kB the server may hold.
+    for _ in range(1200):
+        chat.write_message(f'{{"type": "message.send", "content": "{big}"}}')
+        await recv(chat)                                   # the echo: the message is stored
+        frame = await recv(fast, timeout=2.0)
+        assert frame["type"] == "message.receive"         # the fast socket keeps up throughout
+        await recv(fast, timeout=2.0)                      # ...and its notification
+    await asyncio.sleep(0.5)
+    received = _drain_available(slow)
+    slow.close()
+    assert b"Too slow" in received[-200:]                  # the close frame's reason, last
+    assert len(received) < 1200 * 5000                     # it was cut off, not served
+
+
+def _drain_available(sock) -> bytes:
+    """Everything the server sent until it closed the connection (at most 2 s of reading)."""
+    sock.settimeout(2.0)
+    data = b""
+    try:
+        while len(data) < 64 * 1024 * 1024:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    return data

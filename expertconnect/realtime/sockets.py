@@ -188,6 +188,9 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             return True
         except tornado.iostream.StreamBufferFullError:
             log.info("closing slow socket of user %s: send buffer full", self.user_id)
+            # Lift the cap for the few bytes of the close frame; Tornado aborts the connection
+            # if the client does not answer the close in time.
+            self.ws_connection.stream.max_write_buffer_size = None
             self.close(CLOSE_TOO_SLOW, "Too slow: send buffer full")
         except tornado.websocket.WebSocketClosedError:
             pass
