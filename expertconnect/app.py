@@ -6,14 +6,14 @@ import logging
 
 import tornado.web
 
-from expertconnect.handlers import base, credits, meetings, messages, skills, users
+from expertconnect.handlers import base, credits, docs, meetings, messages, skills, users
 from expertconnect.handlers.base import NotFoundHandler
 from expertconnect.realtime import sockets
 from expertconnect.services import Services
 
 access_log = logging.getLogger("tornado.access")
 
-HANDLER_MODULES = [base, users, skills, credits, meetings, messages, sockets]
+HANDLER_MODULES = [base, users, skills, credits, meetings, messages, docs, sockets]
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
