@@ -1,0 +1,35 @@
+"""GET /api/openapi.json: docs/openapi.yaml served as JSON, read and converted once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from expertconnect import wire
+from expertconnect.handlers.base import BaseHandler
+
+OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+
+
+def load_openapi(path: Path = OPENAPI_PATH) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+# Read at import, so a missing or broken document stops start-up instead of failing a request.
+_OPENAPI_JSON = wire.dumps(load_openapi())
+
+
+class OpenApiHandler(BaseHandler):
+    # Public and static: no token, no rate limit, like /api/health/.
+    auth_required = False
+    rate_scope = None
+
+    async def get(self) -> None:
+        self.finish(_OPENAPI_JSON)
+
+
+ROUTES = [
+    (r"/api/openapi.json", OpenApiHandler),
+]
