@@ -212,3 +212,17 @@ def test_pages_are_disjoint_and_in_order(api, make_user):
         assert r.status == 400 and set(r.json["errors"]) == {"limit"}, value
     r = api("GET", "/api/messages/?before_id=x", token=alice.token)
     assert r.status == 400 and set(r.json["errors"]) == {"before_id"}
+
+
+def test_a_full_page_links_to_the_next_one(api, make_user):
+    alice, bob = make_user(), make_user()
+    ids = [api("POST", "/api/messages/", token=alice.token,
+               json={"receiver_id": bob.id, "content": f"m{i}"}).json["id"] for i in range(3)]
+    first = api("GET", f"/api/messages/?with_user={alice.id}&limit=2", token=bob.token)
+    assert [m["id"] for m in first.json] == [ids[2], ids[1]]
+    link = first.headers["Link"]
+    assert link.endswith('; rel="next"') and f"before_id={ids[1]}" in link
+    next_url = link[link.index("<") + 1:link.index(">")]
+    second = api("GET", next_url, token=bob.token)
+    assert [m["id"] for m in second.json] == [ids[0]]
+    assert "Link" not in second.headers            # a short page is the last one

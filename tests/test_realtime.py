@@ -312,23 +312,27 @@ async def test_a_slow_consumer_is_disconnected_and_does_not_slow_the_others(
         frame = await recv(fast, timeout=2.0)
         assert frame["type"] == "message.receive"         # the fast socket keeps up throughout
         await recv(fast, timeout=2.0)                      # ...and its notification
-    await asyncio.sleep(0.5)
-    received = _drain_available(slow)
+    received, disconnected = _read_until_closed(slow)
     slow.close()
-    assert b"Too slow" in received[-200:]                  # the close frame's reason, last
-    assert len(received) < 1200 * 5000                     # it was cut off, not served
+    # The server hung up (with a 4408 close frame, unless it had to abort the connection when
+    # the client did not answer the close) long before it had sent everything.
+    assert disconnected
+    assert len(received) < 1200 * 5000
 
 
-def _drain_available(sock) -> bytes:
-    """Everything the server sent until it closed the connection (at most 2 s of reading)."""
+def _read_until_closed(sock) -> tuple[bytes, bool]:
+    """What the server sent, and whether it closed the connection: a read that waits 2 s for
+    more data means it is still open."""
     sock.settimeout(2.0)
     data = b""
     try:
         while len(data) < 64 * 1024 * 1024:
             chunk = sock.recv(1 << 20)
             if not chunk:
-                break
+                return data, True
             data += chunk
+    except ConnectionResetError:
+        return data, True
     except OSError:
-        pass
-    return data
+        return data, False
+    return data, False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import ipaddress
+from urllib.parse import urlencode
 from typing import Any
 
 import asyncpg
@@ -193,6 +194,15 @@ class BaseHandler(tornado.web.RequestHandler):
         limit = form.integer("limit", required=False, min_value=1, max_value=PAGE_MAX)
         before_id = form.object_id("before_id", required=False)
         return {"limit": limit or PAGE_DEFAULT, "before_id": before_id}
+
+    def write_page(self, rows: list[dict], page: dict) -> None:
+        """A list page, still a plain JSON array; when it is full, a Link header names the next
+        page (the same query with before_id set to the last row's id)."""
+        if rows and len(rows) == page["limit"]:
+            query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+            query.update(before_id=str(rows[-1]["id"]), limit=str(page["limit"]))
+            self.set_header("Link", f'<{self.request.path}?{urlencode(query)}>; rel="next"')
+        self.write_json(rows)
 
     @staticmethod
     def path_id(raw: str, not_found: str) -> int:

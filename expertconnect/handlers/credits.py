@@ -31,7 +31,7 @@ class TransactionsHandler(BaseHandler):
         page = self.page(form)
         form.validate()
         rows = await credits_q.list_transactions(self.db, self.user_id, **page)
-        self.write_json(rows)
+        self.write_page(rows, page)
 
 
 class PurchaseHandler(BaseHandler):

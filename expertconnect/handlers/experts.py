@@ -49,12 +49,12 @@ class ExpertsHandler(BaseHandler):
         page = self.page(form)
         form.validate()
         if text is None:
-            rows = await experts_q.list_experts(self.db, **filters, **page)
+            self.write_page(await experts_q.list_experts(self.db, **filters, **page), page)
         else:
             # Ranked results are not in id order, so an id cursor cannot page them: with q,
             # before_id is ignored and `limit` takes the best matches.
-            rows = await experts_q.search_experts(self.db, text, **filters, limit=page["limit"])
-        self.write_json(rows)
+            self.write_json(await experts_q.search_experts(self.db, text, **filters,
+                                                           limit=page["limit"]))
 
 
 class PublicProfileHandler(BaseHandler):

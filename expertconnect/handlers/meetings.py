@@ -30,7 +30,7 @@ class MeetingListHandler(BaseHandler):
         page = self.page(form)
         form.validate()
         rows = await _LISTS[role](self.db, self.user_id, status=status, **page)
-        self.write_json(rows)
+        self.write_page(rows, page)
 
     async def post(self) -> None:
         # requester_id, status and id are the server's to set: ignored if sent.

@@ -22,7 +22,7 @@ class MessagesHandler(BaseHandler):
             rows = await messages_q.list_messages(self.db, self.user_id, **page)
         else:
             rows = await messages_q.list_conversation(self.db, self.user_id, with_user, **page)
-        self.write_json(rows)
+        self.write_page(rows, page)
 
     async def post(self) -> None:
         # sender_id, is_read and id come from the server: they are ignored if sent.
@@ -67,7 +67,7 @@ class NotificationsHandler(BaseHandler):
             rows = await notifications_q.list_read_notifications(self.db, self.user_id, **page)
         else:
             rows = await notifications_q.list_unread_notifications(self.db, self.user_id, **page)
-        self.write_json(rows)
+        self.write_page(rows, page)
 
 
 class NotificationHandler(BaseHandler):

@@ -37,7 +37,7 @@ class UserSkillsHandler(_OwnedListHandler):
         form = self.query_form()
         page = self.page(form)
         user_id = await self._target_user_id(form)
-        self.write_json(await skills_q.list_user_skills(self.db, user_id, **page))
+        self.write_page(await skills_q.list_user_skills(self.db, user_id, **page), page)
 
     async def post(self) -> None:
         # The owner is always the caller: "user" and "id" in the body are ignored.
