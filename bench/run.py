@@ -498,6 +498,31 @@ def profile_area(frame: str) -> str:
     return "other (stdlib, builtins)"
 
 
+def summarize_profile(path: Path, seconds: int) -> dict:
+    """Shares of the event-loop thread's samples (py-spy raw format: stack;... count)."""
+    own, inclusive, area = collections.Counter(), collections.Counter(), collections.Counter()
+    total = other_threads = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [re.sub(r" \((.*?):\d+\)$", r" (\1)", f) for f in stack.split(";")]
+        if not any("run_forever" in f for f in frames):
+            other_threads += n               # executor threads waiting for work, mostly
+            continue
+        total += n
+        own[frames[-1]] += n
+        area[profile_area(frames[-1])] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    total = total or 1
+    return {"samples": total, "seconds": seconds, "other_threads": other_threads,
+            "areas": [(a, n / total) for a, n in area.most_common()],
+            "own": [(f, n / total) for f, n in own.most_common(15)],
+            "inclusive": [(f, n / total) for f, n in inclusive.most_common(25)]}
+
+
 def profile_me(me: Target, server_pid: int) -> dict | None:
     """py-spy samples the server while wrk drives GET /api/users/me/; the top frames by own
     samples and by inclusive samples."""
@@ -519,26 +544,7 @@ def profile_me(me: Target, server_pid: int) -> dict | None:
     if spy.returncode != 0 or not out.exists():
         log(f"py-spy failed: {err[-500:]}")
         return None
-    own, inclusive, area, total, other_threads = (collections.Counter(), collections.Counter(),
-                                                  collections.Counter(), 0, 0)
-    for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = [re.sub(r" \((.*?):\d+\)$", r" (\1)", f) for f in stack.split(";")]
-        if not any("run_forever" in f for f in frames):
-            other_threads += n               # executor threads waiting for work, mostly
-            continue
-        own[frames[-1]] += n
-        area[profile_area(frames[-1])] += n
-        for frame in set(frames):
-            inclusive[frame] += n
-    return {"samples": total, "seconds": seconds, "other_threads": other_threads,
-            "areas": [(a, n / total) for a, n in area.most_common()],
-            "own": [(f, n / total) for f, n in own.most_common(15)],
-            "inclusive": [(f, n / total) for f, n in inclusive.most_common(25)]}
+    return summarize_profile(out, seconds)
 
 
 # ---------------------------------------------------------------------- the report
