@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test migrate postgres clean
+.PHONY: install run test migrate postgres clean bench bench-tools
 
 install: $(STAMP)
 
@@ -29,5 +29,28 @@ migrate: install postgres
 test: install postgres
 	$(PY) -m pytest
 
+# The benchmark (docs/performance.md): never part of `make test`. Bench-only Python packages go
+# into bench/.venv; wrk comes from Debian. Settings: see bench/run.py (BENCH_SECONDS, ...).
+BENCH_VENV  := bench/.venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_SCALE ?= 1
+
+$(BENCH_STAMP): bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && apt-get install -y -qq wrk; \
+		else \
+			echo "wrk is required: install it (Debian: sudo apt-get install wrk)"; exit 1; \
+		fi; }
+
+bench: install postgres $(BENCH_STAMP) bench-tools
+	BENCH_SCALE=$(BENCH_SCALE) $(PY) bench/run.py
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BENCH_VENV)
