@@ -4,7 +4,6 @@ events are published to sockets only after it has committed."""
 from __future__ import annotations
 
 import contextlib
-from itertools import groupby
 from typing import AsyncIterator
 
 from expertconnect import wire
@@ -32,21 +31,17 @@ class Outbox:
         return notification
 
     async def record(self, relay) -> None:
-        """Give each event its user's next sequence number and write the log rows. Counters are
-        bumped in ascending user_id order, so concurrent writers cannot deadlock on them.
-        With a relay, other processes are told the new ids when the transaction commits."""
-        ordered = sorted(self.events, key=lambda e: e.user_id)
-        rows = []
-        for user_id, group in groupby(ordered, key=lambda e: e.user_id):
-            group = list(group)
-            last = await events_q.bump_counter(self.conn, user_id, len(group))
-            for seq, event in enumerate(group, start=last - len(group) + 1):
-                event.seq = seq
-                rows.append((user_id, seq, event.event_type, event.peer_id,
-                             wire.dumps(event.payload)))
-        if rows:
-            notify_payload = relay.payload_for(self.events) if relay is not None else None
-            await events_q.insert_events(self.conn, rows, notify_payload)
+        """Write the queued events to the log, in one statement that also gives each its
+        user's next sequence number; with a relay, other processes hear of them on commit."""
+        if not self.events:
+            return
+        seqs = await events_q.insert_events(
+            self.conn,
+            [e.user_id for e in self.events], [e.event_type for e in self.events],
+            [e.peer_id for e in self.events], [wire.dumps(e.payload) for e in self.events],
+            relay.origin if relay is not None else None)
+        for event, seq in zip(self.events, seqs):
+            event.seq = seq
 
 
 @contextlib.asynccontextmanager

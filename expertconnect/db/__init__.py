@@ -68,11 +68,14 @@ class Database:
         fresh one on its next acquire."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.acquire_timeout
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._fair.acquire()
-        except TimeoutError as exc:
-            raise unavailable(exc) from None
+        if self._fair.locked():
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._fair.acquire()
+            except TimeoutError as exc:
+                raise unavailable(exc) from None
+        else:
+            await self._fair.acquire()     # free: returns at once, no timer needed
         try:
             try:
                 conn = await self.pool.acquire(timeout=max(deadline - loop.time(), 0.001))

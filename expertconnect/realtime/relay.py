@@ -26,21 +26,14 @@ CONTROL_CHANNEL = "expertconnect_control"
 RECONNECT_DELAY = 1.0
 
 
-def encode_ids(origin: str, events: list[Event]) -> str:
-    """'origin user:seq,seq;user:seq' for the events of one transaction."""
-    by_user: dict[int, list[int]] = {}
-    for event in events:
-        by_user.setdefault(event.user_id, []).append(event.seq)
-    body = ";".join(f"{u}:{','.join(map(str, seqs))}" for u, seqs in by_user.items())
-    return f"{origin} {body}"
-
-
 def decode_ids(payload: str) -> tuple[str, dict[int, list[int]]]:
+    """'origin user:seq;user:seq;...' (written by events_q.insert_events) -> origin and the
+    seqs per user."""
     origin, _, body = payload.partition(" ")
-    ids = {}
+    ids: dict[int, list[int]] = {}
     for part in filter(None, body.split(";")):
-        user, _, seqs = part.partition(":")
-        ids[int(user)] = [int(s) for s in seqs.split(",")]
+        user, _, seq = part.partition(":")
+        ids.setdefault(int(user), []).append(int(seq))
     return origin, ids
 
 
@@ -54,9 +47,6 @@ class PostgresRelay:
         self._tasks: list[asyncio.Task] = []
         self._conn: asyncpg.Connection | None = None
         self._stopping = False
-
-    def payload_for(self, events: list[Event]) -> str:
-        return encode_ids(self.origin, events)
 
     async def start(self) -> None:
         await self._connect()

@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 
-async def bump_counter(conn, user_id: int, count: int) -> int:
-    """Reserve `count` sequence numbers for the user; returns the last one. Row-locks the
-    user's counter until commit."""
-    return await conn.fetchval(
-        """INSERT INTO user_event_counters AS c (user_id, last_seq) VALUES ($1, $2)
-           ON CONFLICT (user_id) DO UPDATE SET last_seq = c.last_seq + EXCLUDED.last_seq
-           RETURNING last_seq""",
-        user_id, count)
-
-
-async def insert_events(conn, rows: list[tuple[int, int, str, int | None, str]],
-                        notify_payload: str | None) -> None:
-    """rows: (user_id, seq, event_type, peer_id, payload as JSON text). With notify_payload,
-    also pg_notify other processes, which PostgreSQL does only if the transaction commits."""
-    user_ids, seqs, types, peers, payloads = (list(column) for column in zip(*rows))
-    await conn.execute(
-        """WITH inserted AS (
+async def insert_events(conn, user_ids: list[int], event_types: list[str],
+                        peer_ids: list[int | None], payloads: list[str],
+                        notify_origin: str | None) -> list[int]:
+    """Log events (payloads as JSON text), numbering each user's with their next sequence
+    numbers, in one statement; returns the seqs in the order given. The users' counters are
+    bumped (and row-locked until commit) in ascending user_id order, so concurrent writers
+    cannot deadlock on them. With notify_origin, other processes are told the new ids by
+    pg_notify, which PostgreSQL delivers only if the transaction commits."""
+    rows = await conn.fetch(
+        """WITH given AS (
+               SELECT u, t, p, d, ord
+               FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])
+                    WITH ORDINALITY AS g(u, t, p, d, ord)),
+           bumped AS (
+               INSERT INTO user_event_counters AS c (user_id, last_seq)
+               SELECT u, count(*) FROM given GROUP BY u ORDER BY u
+               ON CONFLICT (user_id) DO UPDATE SET last_seq = c.last_seq + EXCLUDED.last_seq
+               RETURNING c.user_id, c.last_seq),
+           numbered AS (
+               SELECT g.ord, g.u, g.t, g.p, g.d,
+                      b.last_seq - count(*) OVER per_user
+                          + row_number() OVER (per_user ORDER BY g.ord) AS seq
+               FROM given g JOIN bumped b ON b.user_id = g.u
+               WINDOW per_user AS (PARTITION BY g.u)),
+           inserted AS (
                INSERT INTO user_events (user_id, seq, event_type, peer_id, payload)
-               SELECT u, s, t, p, d::jsonb
-               FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])
-                    AS e(u, s, t, p, d))
-           SELECT pg_notify('expertconnect_events', $6) WHERE $6 IS NOT NULL""",
-        user_ids, seqs, types, peers, payloads, notify_payload)
+               SELECT u, seq, t, p, d::jsonb FROM numbered),
+           notified AS (
+               SELECT pg_notify('expertconnect_events',
+                                $5 || ' ' || string_agg(u || ':' || seq, ';' ORDER BY ord))
+               FROM numbered WHERE $5 IS NOT NULL)
+           SELECT n.seq FROM numbered n, (SELECT count(*) FROM notified) AS sent
+           ORDER BY n.ord""",
+        user_ids, event_types, peer_ids, payloads, notify_origin)
+    return [r["seq"] for r in rows]
 
 
 async def notify_control(conn, payload: str) -> None:
