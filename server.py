@@ -121,6 +121,18 @@ async def serve(config) -> None:
     log.info("stopped")
 
 
+def event_loop_factory(name: str):
+    """uvloop when configured and installed (it measured faster: docs/performance.md), else
+    asyncio's own loop."""
+    if name == "uvloop":
+        try:
+            import uvloop
+            return uvloop.new_event_loop
+        except ImportError:
+            log.warning("server.event_loop is uvloop but uvloop is not installed: using asyncio")
+    return asyncio.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="ExpertConnect API server")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
@@ -136,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 await run_migrations(await resolve_dsn(config), show_status=args.status)
             asyncio.run(migrate_only())
         else:
-            asyncio.run(serve(config))
+            with asyncio.Runner(loop_factory=event_loop_factory(config.server.event_loop)) as runner:
+                runner.run(serve(config))
     except (ConfigError, LocalDatabaseError, migrate.MigrationError) as exc:
         log.error("%s", exc)
         return 2

@@ -26,6 +26,7 @@ class ServerConfig:
     port: int = 8000
     max_body_size: int = 65536
     trusted_proxies: tuple = ()
+    event_loop: str = "uvloop"
     cors_origins: tuple = ()
 
 
@@ -96,6 +97,7 @@ class Config:
 _RULES = {
     "server.port": (lambda v: 0 <= v <= 65535, "a port number 0..65535"),
     "server.max_body_size": (lambda v: v >= 1024, "at least 1024 bytes"),
+    "server.event_loop": (lambda v: v in ("uvloop", "asyncio"), "uvloop or asyncio"),
     "server.trusted_proxies": (lambda v: all(_is_network(x) for x in v),
                                "a list of IP addresses or networks"),
     "database.pool_min": (lambda v: v >= 1, "at least 1"),
