@@ -21,6 +21,7 @@ from expertconnect import migrate
 from expertconnect.actions import maintenance, meetings
 from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
+from expertconnect.authcache import AuthCache
 from expertconnect.config import ConfigError, load_config
 from expertconnect.db import create_database, resolve_dsn
 from expertconnect.inflight import InFlight
@@ -75,9 +76,11 @@ async def serve(config) -> None:
             "purchase": TokenBucketLimiter(limits.purchases_per_day, period=86400),
         },
         hub=Hub(config.realtime.max_sockets_per_user),
+        auth_cache=AuthCache(dsn, db, config.auth.user_cache_size),
         trusted_proxies=[ipaddress.ip_network(p, strict=False)
                          for p in config.server.trusted_proxies],
     )
+    await services.auth_cache.start()
     if config.realtime.backend == "postgres":
         services.relay = PostgresRelay(dsn, db, services.hub)
         await services.relay.start()
@@ -117,6 +120,7 @@ async def serve(config) -> None:
         log.warning("some connections did not close in time")
     if services.relay is not None:
         await services.relay.stop()
+    await services.auth_cache.stop()
     await db.close(CLOSE_POOL_SECONDS)
     log.info("stopped")
 

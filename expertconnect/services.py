@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from expertconnect.auth import PasswordHasher, TokenIssuer
+from expertconnect.authcache import AuthCache
 from expertconnect.config import Config
 from expertconnect.db import Database
 from expertconnect.ratelimit import TokenBucketLimiter
@@ -29,6 +30,8 @@ class Services:
     limiters: dict[str, TokenBucketLimiter]
     # Sockets by user; actions publish committed events through it.
     hub: Hub
+    # Users and revocations in memory, for authentication without a query.
+    auth_cache: AuthCache
     # Set with realtime.backend: postgres, to reach sockets held by other processes.
     relay: "PostgresRelay | None" = None
     # server.trusted_proxies, parsed once.

@@ -59,6 +59,7 @@ async def login(services: Services, *, username: str, password: str) -> dict:
 async def logout(services: Services, claims: TokenClaims) -> None:
     expires_at = dt.datetime.fromtimestamp(claims.expires_at, dt.timezone.utc)
     await users_q.insert_revoked_token(services.db, claims.jti, claims.user_id, expires_at)
+    services.auth_cache.token_revoked(claims.jti, claims.expires_at)
     services.hub.close_token(claims.user_id, claims.jti)
     if services.relay is not None:
         await events_q.notify_control(services.db, logout_payload(claims.user_id, claims.jti))

@@ -28,6 +28,7 @@ async def purge_expired(services) -> None:
             if deleted < PURGE_BATCH:
                 break
         await users_q.delete_expired_revocations(services.db, now)
+        services.auth_cache.prune(now.timestamp())
     except ApiError as exc:
         log.warning("housekeeping skipped: %s", exc.message)
         return

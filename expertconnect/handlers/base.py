@@ -14,7 +14,6 @@ import tornado.web
 from expertconnect import wire
 from expertconnect.auth import InvalidToken
 from expertconnect.db.queries import health as health_q
-from expertconnect.db.queries import users as users_q
 from expertconnect.errors import (ApiError, BadRequest, MethodNotAllowed, NotFound,
                                   PayloadTooLarge, TooManyRequests, Unauthorized)
 from expertconnect.services import IPNetwork, Services
@@ -116,7 +115,7 @@ class BaseHandler(tornado.web.RequestHandler):
             claims = self._decode_bearer_token()
             if self.rate_scope == "default":
                 self._apply_rate_limit("default", claims.user_id)
-            user = await users_q.get_user_with_live_token(self.db, claims.user_id, claims.jti)
+            user = await self.services.auth_cache.user_for_token(claims.user_id, claims.jti)
             if user is None:
                 raise Unauthorized("Invalid or expired token")
             self.token_claims = claims

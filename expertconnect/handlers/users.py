@@ -139,6 +139,7 @@ class MeHandler(BaseHandler):
         except asyncpg.InvalidParameterValueError:
             # zoneinfo knew the name, PostgreSQL does not (users_timezone_known_check).
             raise ValidationError.single("timezone", TIMEZONE_UNKNOWN) from None
+        self.services.auth_cache.user_changed(user)
         self.write_json(user)
 
 

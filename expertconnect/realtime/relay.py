@@ -60,7 +60,8 @@ class PostgresRelay:
             await self._conn.close()
 
     async def _connect(self) -> None:
-        self._conn = await asyncpg.connect(self.dsn)
+        self._conn = await asyncpg.connect(
+            self.dsn, server_settings={"application_name": "expertconnect-relay"})
         await self._conn.add_listener(EVENTS_CHANNEL, self._on_notify)
         await self._conn.add_listener(CONTROL_CHANNEL, self._on_notify)
 

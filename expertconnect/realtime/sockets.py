@@ -109,8 +109,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         except InvalidToken:
             return self._refuse(401, "Invalid or expired token")
         try:
-            user = await users_q.get_user_with_live_token(self.services.db, claims.user_id,
-                                                          claims.jti)
+            user = await self.services.auth_cache.user_for_token(claims.user_id, claims.jti)
             if user is None:
                 return self._refuse(401, "Invalid or expired token")
             self.user_id, self.claims, self.user = claims.user_id, claims, user

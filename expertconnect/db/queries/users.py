@@ -73,3 +73,10 @@ async def insert_revoked_token(conn, jti: uuid.UUID, user_id: int, expires_at: d
 async def delete_expired_revocations(conn, now: dt.datetime) -> None:
     """A revoked token past its expiry is rejected by its exp claim anyway."""
     await conn.execute("DELETE FROM revoked_tokens WHERE expires_at < $1", now)
+
+
+async def list_live_revocations(conn) -> list[dict]:
+    """Revoked tokens that have not expired yet: [{"jti", "expires_at"}]."""
+    rows = await conn.fetch(
+        "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > now()")
+    return [dict(r) for r in rows]

@@ -1,0 +1,131 @@
+"""What authenticating a request needs, kept in memory: user profiles by id and the revoked
+token ids, so that an authenticated GET needs no query for its authentication.
+
+It is only trusted while it hears every change. Triggers on users and revoked_tokens
+(0005_auth_cache_notify.sql) pg_notify on commit, whoever the writer is: this process, another
+one, or a DBA in psql. The cache LISTENs on a dedicated connection (LISTEN is session state, so
+never a pooled one); while that connection is down every lookup goes to the database. This
+process's own writes (logout, profile updates) are applied at once, before it answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+
+import asyncpg
+
+from expertconnect.db.queries import users as users_q
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "expertconnect_auth"
+# Seconds between attempts to re-establish a lost LISTEN connection.
+RECONNECT_DELAY = 1.0
+
+
+class AuthCache:
+    def __init__(self, dsn: str, db, max_users: int):
+        self.dsn = dsn
+        self.db = db
+        self.max_users = max_users
+        self._users: OrderedDict[int, dict] = OrderedDict()
+        # Revoked token id -> its expiry (epoch seconds); past that, decoding refuses the token
+        # anyway and the entry can go.
+        self._revoked: dict[uuid.UUID, float] = {}
+        # Bumped by every invalidation: a row read from the database before an invalidation
+        # arrived is not cached after it.
+        self._generation = 0
+        self._conn: asyncpg.Connection | None = None
+        self._watcher: asyncio.Task | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_users > 0
+
+    async def start(self) -> None:
+        if not self.enabled:
+            return
+        await self._listen()
+        self._watcher = asyncio.create_task(self._watch())
+
+    @property
+    def _live(self) -> bool:
+        """Hearing every change right now? (asyncpg marks the connection closed as soon as
+        the socket drops.)"""
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()
+
+    async def _listen(self) -> None:
+        """LISTEN first, then load the revocations, and only then trust the cache: nothing
+        committed in between is missed. Revocations are only ever added (until they expire)."""
+        conn = await asyncpg.connect(
+            self.dsn, server_settings={"application_name": "expertconnect-auth-cache"})
+        await conn.add_listener(CHANNEL, self._on_notify)
+        self._revoked.update({r["jti"]: r["expires_at"].timestamp()
+                              for r in await users_q.list_live_revocations(conn)})
+        self._users.clear()
+        self._generation += 1
+        self._conn = conn
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(RECONNECT_DELAY)
+            if self._live:
+                continue
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+                log.warning("auth cache: cannot LISTEN (%r); reading from the database", exc)
+                continue
+            log.info("auth cache: LISTEN connection restored")
+
+    def _on_notify(self, conn, pid, channel: str, payload: str) -> None:
+        kind, _, value = payload.partition(" ")
+        self._generation += 1
+        if kind == "user":
+            self._users.pop(int(value), None)
+        elif kind == "revoke":
+            jti, _, expires_at = value.partition(" ")
+            self._revoked[uuid.UUID(jti)] = float(expires_at)
+
+    async def user_for_token(self, user_id: int, jti: uuid.UUID) -> dict | None:
+        """The user a valid token names, or None if it is revoked or the user is gone."""
+        if not self._live:
+            return await users_q.get_user_with_live_token(self.db, user_id, jti)
+        if jti in self._revoked:
+            return None
+        user = self._users.get(user_id)
+        if user is not None:
+            return user
+        generation = self._generation
+        user = await users_q.get_user_with_live_token(self.db, user_id, jti)
+        if user is not None and self._live and generation == self._generation:
+            self._remember(user)
+        return user
+
+    def _remember(self, user: dict) -> None:
+        self._users[user["id"]] = user
+        if len(self._users) > self.max_users:
+            self._users.popitem(last=False)
+
+    def user_changed(self, user: dict) -> None:
+        """This process just committed a change to `user`: serve the new row from now on."""
+        self._generation += 1
+        if self._live:
+            self._remember(user)
+
+    def token_revoked(self, jti: uuid.UUID, expires_at: float) -> None:
+        """This process just committed a revocation: refuse the token from now on."""
+        self._generation += 1
+        self._revoked[jti] = expires_at
+
+    def prune(self, now: float) -> None:
+        """Forget revocations of tokens that have expired by themselves."""
+        self._revoked = {jti: exp for jti, exp in self._revoked.items() if exp > now}
