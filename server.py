@@ -60,7 +60,8 @@ async def serve(config) -> None:
     await run_migrations(dsn)
     db = await create_database(config, dsn)
     loop = asyncio.get_running_loop()
-    passwords = await loop.run_in_executor(None, PasswordHasher, config.auth.bcrypt_rounds)
+    passwords = await loop.run_in_executor(None, PasswordHasher, config.auth.bcrypt_rounds,
+                                           config.auth.bcrypt_threads)
     limits = config.rate_limits
     services = Services(
         config=config,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import secrets
@@ -33,10 +34,14 @@ class InvalidToken(Exception):
 
 
 class PasswordHasher:
-    """bcrypt off the event loop. bcrypt releases the GIL, so hashes run in parallel threads."""
+    """bcrypt off the event loop, in a pool of its own. bcrypt releases the GIL, so the loop
+    keeps running; the pool is kept smaller than the machine (cores - 1 threads) so that a
+    burst of logins queues up instead of taking every core from the requests being served."""
 
-    def __init__(self, rounds: int):
+    def __init__(self, rounds: int, threads: int | None = None):
         self.rounds = rounds
+        threads = threads or max(1, (os.cpu_count() or 2) - 1)
+        self._executor = concurrent.futures.ThreadPoolExecutor(threads, "bcrypt")
         # Checked against when the username is unknown, so that case costs what a wrong
         # password costs and the timing does not reveal which usernames exist.
         self._decoy_hash = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds))
@@ -44,13 +49,13 @@ class PasswordHasher:
     async def hash(self, password: str) -> str:
         salt = bcrypt.gensalt(self.rounds)
         hashed = await asyncio.get_running_loop().run_in_executor(
-            None, bcrypt.hashpw, password.encode(), salt)
+            self._executor, bcrypt.hashpw, password.encode(), salt)
         return hashed.decode()
 
     async def check(self, password: str, password_hash: str | None) -> bool:
         stored = password_hash.encode() if password_hash else self._decoy_hash
         matches = await asyncio.get_running_loop().run_in_executor(
-            None, bcrypt.checkpw, password.encode(), stored)
+            self._executor, bcrypt.checkpw, password.encode(), stored)
         return matches and password_hash is not None
 
 

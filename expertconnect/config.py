@@ -45,6 +45,7 @@ class AuthConfig:
     jwt_secret: str = ""
     token_ttl_seconds: int = 86400
     bcrypt_rounds: int = 12
+    bcrypt_threads: int = 0
     user_cache_size: int = 10000
 
 
@@ -110,6 +111,7 @@ _RULES = {
                         "empty (generated) or at least 32 bytes"),
     "auth.token_ttl_seconds": (lambda v: v >= 60, "at least 60 seconds"),
     "auth.user_cache_size": (lambda v: v >= 0, "zero (off) or more"),
+    "auth.bcrypt_threads": (lambda v: v >= 0, "zero (cores - 1) or more"),
     "auth.bcrypt_rounds": (lambda v: 4 <= v <= 31, "an integer 4..31"),
     "rate_limits.auth_per_minute": (lambda v: v >= 1, "at least 1"),
     "rate_limits.default_per_minute": (lambda v: v >= 1, "at least 1"),
