@@ -192,3 +192,35 @@ def test_the_server_serves_the_document_as_json_without_a_token_or_a_rate_limit(
     assert r.headers["Content-Type"].startswith("application/json")
     assert r.headers.get("X-RateLimit-Limit") is None
     assert r.json == DOCUMENT and r.json["openapi"].startswith("3.")
+
+
+def test_the_document_may_be_cached_but_errors_and_api_answers_may_not(api, make_user):
+    r = api("GET", "/api/openapi.json")
+    assert r.headers.get_all("Cache-Control") == ["public, max-age=3600"]
+    # An error on the same URL is still no-store: send_error resets the headers.
+    r = api("POST", "/api/openapi.json", json={})
+    assert r.status == 405 and r.headers["Cache-Control"] == "no-store"
+    r = api("GET", "/api/users/me/", token=make_user().token)
+    assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
+
+
+def test_a_405_lists_in_allow_exactly_the_documented_methods_of_the_route(api, make_user):
+    """RFC 9110 15.5.6, on every route: a method the route lacks is a 405 whose Allow header
+    names the methods it has (and so the ones this document lists)."""
+    token = make_user().token
+    checked = 0
+    for path, item in DOCUMENT["paths"].items():
+        documented = [m.upper() for m in HTTP_METHODS if m in item]
+        missing = [m.upper() for m in HTTP_METHODS if m not in item]
+        for method in missing:
+            r = api(method, path.replace("{id}", "1"), token=token)
+            assert r.status == 405, (method, path, r.status, r.text)
+            assert r.json == {"error": "Method not allowed"}
+            assert r.headers.get_all("Allow") == [", ".join(documented)], (method, path)
+            checked += 1
+    assert checked > 80
+    # A method Tornado itself does not know is a 405 with the same header.
+    r = api("FETCH", "/api/users/me/", token=token)
+    assert r.status == 405 and r.headers["Allow"] == "GET, PUT"
+    # Only a 405 carries it.
+    assert "Allow" not in api("GET", "/api/users/me/", token=token).headers
