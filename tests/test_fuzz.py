@@ -19,15 +19,17 @@ def _at(hours: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _seed_data(api, me, other) -> dict[str, list[int]]:
+def _seed_data(api, me, other) -> dict[str, list]:
     """Objects the fuzzed user can reach, so that generated ids sometimes exist and the
     operations behind a 404 are exercised too: meetings in each state, a notification, a
-    conversation, a skill and a slot."""
+    conversation, a skill and a slot; both users are experts with weekly hours and a review
+    received, so profiles, searches and free slots have something to show."""
     meetings = []
-    for path in ([], ["confirmed"], ["confirmed", "completed"]):
+    for i, path in enumerate(([], ["confirmed"], ["confirmed", "completed"])):
+        # Two hours apart: confirmed meetings of one person may not overlap.
         r = api("POST", "/api/meetings/", token=me.token, json={
             "title": "Fuzz", "expert_id": other.id, "category_id": 1,
-            "scheduled_start": _at(24), "scheduled_end": _at(25)})
+            "scheduled_start": _at(24 + 2 * i), "scheduled_end": _at(25 + 2 * i)})
         assert r.status == 201, r.text
         for status in path:
             assert api("PATCH", f"/api/meetings/{r.json['id']}/update_status/", token=other.token,
@@ -44,21 +46,43 @@ def _seed_data(api, me, other) -> dict[str, list[int]]:
     r = api("POST", "/api/user-availability/", token=me.token,
             json={"day_of_week": 1, "start_time": "09:00:00", "end_time": "17:00:00"})
     assert r.status == 201, r.text
-    return {"ids": meetings + notifications + [skill, r.json["id"]],
-            "meetings": meetings, "users": [other.id, me.id]}
+    slot = r.json["id"]
+    r = api("POST", "/api/user-skills/", token=other.token,
+            json={"category": 4, "skill_name": "Figma", "proficiency_level": "advanced"})
+    assert r.status == 201, r.text
+    for day in range(7):
+        r = api("POST", "/api/user-availability/", token=other.token,
+                json={"day_of_week": day, "start_time": "00:00:00", "end_time": "23:59:00"})
+        assert r.status == 201, r.text
+    for reviewer, reviewee in ((me, other), (other, me)):
+        r = api("POST", "/api/reviews/", token=reviewer.token,
+                json={"meeting_id": meetings[-1], "reviewee_id": reviewee.id, "rating": 4})
+        assert r.status == 201, r.text
+    return {"ids": meetings + notifications + [skill, slot],
+            "meetings": meetings, "users": [other.id, me.id],
+            "instants": [_at(0), _at(24), _at(24 * 7)]}
 
 
-def _config(values: dict[str, list[int]]) -> str:
-    """schemathesis.toml: id-taking parameters draw half of their values from real ids."""
+def _config(values: dict[str, list]) -> str:
+    """schemathesis.toml: id-taking parameters draw half of their values from real ids (user
+    ids for the /api/users/{id}/ routes), and the instants of the expert search and of free
+    slots half of theirs from the hours around now."""
     def dictionary(name):
         return f"[dictionaries.{name}]\nvalues = {values[name]}\n"
 
+    def binding(key, name):
+        return f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}'
+
     bindings = {"path.id": "ids", "body.meeting_id": "meetings", "body.expert_id": "users",
                 "body.receiver_id": "users", "body.reviewee_id": "users",
-                "body.with_user": "users", "query.user_id": "users", "query.with_user": "users"}
+                "body.with_user": "users", "query.user_id": "users", "query.with_user": "users",
+                "query.available_at": "instants", "query.from": "instants",
+                "query.to": "instants"}
     lines = [dictionary(name) for name in values] + ["[parameters]"]
-    lines += [f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}'
-              for key, name in bindings.items()]
+    lines += [binding(key, name) for key, name in bindings.items()]
+    for path in ("/api/users/{id}/", "/api/users/{id}/slots/"):
+        lines += ["", "[[operations]]", f'include-path = "{path}"',
+                  f"parameters = {{ {binding('path.id', 'users')} }}"]
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 # List endpoints answer pages of PAGE_DEFAULT rows unless asked for up to PAGE_MAX.
 PAGE_DEFAULT, PAGE_MAX = 50, 200
+# The verbs a route can have, in the order a 405's Allow header lists them. OPTIONS is left out:
+# it answers only CORS preflights from configured origins (404 for everyone else).
+REST_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]) -> str:
@@ -243,7 +246,16 @@ class BaseHandler(tornado.web.RequestHandler):
                 body = {"error": exc.log_message or self._reason}
         else:
             body = {"error": "Internal server error"}
+        if self.get_status() == 405:
+            # RFC 9110 15.5.6: a 405 lists the methods the resource does have.
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.finish(wire.dumps(body))
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The REST verbs this handler implements (Tornado's default for the others is 405)."""
+        return [m for m in REST_METHODS
+                if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())]
 
     def log_exception(self, typ, value, tb) -> None:
         log_failure(self, typ, value, tb)

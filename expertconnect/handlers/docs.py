@@ -27,6 +27,9 @@ class OpenApiHandler(BaseHandler):
     rate_scope = None
 
     async def get(self) -> None:
+        # The same for everyone and changed only by a deploy: clients and proxies may keep it
+        # an hour (every other answer is private and no-store).
+        self.set_header("Cache-Control", "public, max-age=3600")
         self.finish(_OPENAPI_JSON)
 
 
