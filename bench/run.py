@@ -2,8 +2,10 @@
 docs/performance.md.
 
 Creates a throwaway database, starts the real server (rate limits lifted, bcrypt at its default
-cost), the floor apps and wrk; alternates floor and project runs (A B A B) for several rounds
-and reports medians, each project figure also as a ratio to the floor of the same round. Then
+cost), the floor apps and wrk. Seeds a pool of users (seed_pool) so that the POST load spreads
+over many users as real traffic does, keeping a one-hot-pair row of each POST to show the cost
+of contention. Alternates floor and project runs (A B A B) for several rounds and reports
+medians, each project figure also as a ratio to the floor of the same round. Then
 logins under load, WebSocket load (bench/ws_load.py in its own process) and, with BENCH_SCALE=1,
 the REST figures again on a database seeded to 1M rows.
 
@@ -12,6 +14,7 @@ Environment (all optional):
   BENCH_CONNECTIONS=64 BENCH_THREADS=2
   BENCH_SCALE=1                    also seed 10k users / 1M messages / 200k meetings / 1M ledger
   BENCH_WS_SOCKETS=1000 BENCH_WS_RATE=500 BENCH_WS_SECONDS=10 BENCH_WS_BURST=1000
+  BENCH_POOL_USERS=500             users the POST load spreads over
   BENCH_LOGINS=20                  concurrent logins during the login-under-load runs
   BENCH_BCRYPT_ROUNDS=12
   BENCH_PROFILE=1                  py-spy record the server under GET /api/users/me/ load (0: skip)
@@ -30,6 +33,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import re
 import shlex
 import signal
@@ -77,6 +81,14 @@ WARMUP_SECONDS = 1
 SCALE_USERS, SCALE_MESSAGES, SCALE_MEETINGS, SCALE_LEDGER = 10_000, 1_000_000, 200_000, 1_000_000
 # Share of the seeded rows that belong to the measured user (and its peer): 2 %.
 SCALE_OWN_EVERY = 50
+# The write load spreads over this many users (half pay, half are paid), each request a random
+# pair from POOL_MESSAGE_PAIRS (messages) or a random payer's meeting (transfers).
+POOL_USERS = max(4, env_int("BENCH_POOL_USERS", 500))
+POOL_MESSAGE_PAIRS = 2000
+POOL_CREDITS = 1_000_000_000
+# The conversation GET /api/messages/?with_user= reads: fixed, the POST load writes elsewhere.
+CONVERSATION_MESSAGES = 200
+READER_MEETINGS = 20
 
 JWT_SECRET = "bench-" + uuid.uuid4().hex
 PASSWORD = "correct-horse-battery"
@@ -207,16 +219,36 @@ def parse_wrk(output: str) -> dict:
     return result
 
 
+def write_pool(name: str, pool: list[tuple[str, dict | None]]) -> Path:
+    """A Lua file returning {{token, body}, ...} for bench/wrk/request.lua (BENCH_POOL)."""
+    path = ROOT / "var" / f"bench-pool-{name}.lua"
+    path.parent.mkdir(exist_ok=True)
+    # Tokens and bodies are ASCII without "]==]": Lua long brackets need no escaping.
+    entries = [f"{{[==[{token}]==], [==[{json.dumps(body) if body else ''}]==]}}"
+               for token, body in pool]
+    path.write_text("return {\n" + ",\n".join(entries) + "\n}\n")
+    return path
+
+
 class Target:
+    """One wrk target. With `pool` [(token, body), ...], every request picks an entry at
+    random (many users); otherwise every request is `token` and `body` (one user)."""
+
     def __init__(self, name: str, label: str, port: int, method: str, path: str, token: str,
-                 body: dict | None = None, floor: str | None = None):
+                 body: dict | None = None, floor: str | None = None,
+                 pool: list[tuple[str, dict | None]] | None = None):
         self.name, self.label, self.port = name, label, port
         self.method, self.path, self.token, self.body = method, path, token, body
         self.floor = floor            # name of the floor target it is compared with
+        self.pool_file = write_pool(name, pool) if pool else None
+        if pool:                      # what the checks and the error sample send
+            self.token, self.body = pool[0]
 
     def wrk(self, seconds: int) -> dict:
         env = {**os.environ, "BENCH_METHOD": self.method, "BENCH_PATH": self.path,
-               "BENCH_TOKEN": self.token, "BENCH_BODY": json.dumps(self.body) if self.body else ""}
+               "BENCH_TOKEN": "" if self.pool_file else self.token,
+               "BENCH_BODY": json.dumps(self.body) if self.body and not self.pool_file else "",
+               "BENCH_POOL": str(self.pool_file or "")}
         argv = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
                 "-s", str(LUA), f"http://127.0.0.1:{self.port}{self.path}"]
         done = subprocess.run(argv, env=env, capture_output=True, text=True,
@@ -465,6 +497,92 @@ def login_under_load(me: Target, port: int, username: str) -> dict:
     }
 
 
+async def seed_pool(dsn: str, reader_id: int, peer_id: int, tag: str) -> dict:
+    """Users for the write load and a fixed read set, in one transaction, then ANALYZE.
+
+    - POOL_USERS users (tokens are minted, not logged in): user 2k pays user 2k+1 for a
+      confirmed meeting of theirs (yesterday: never pending, so the expiry task leaves it
+      alone, and in the past, so no scale-seeded meeting can overlap it). Each payer holds
+      POOL_CREDITS bought in one 'purchased' ledger row; experts start at 0 with no rows, so
+      balance == signed sum of the ledger for everyone.
+    - CONVERSATION_MESSAGES messages between the reader and its peer, alternating directions.
+    - READER_MEETINGS meetings of the reader, half as requester, half as expert, in the past
+      (confirmed/completed/cancelled: nothing for the expiry task)."""
+    conn = await asyncpg.connect(dsn, command_timeout=120)
+    try:
+        async with conn.transaction():
+            users = [r["id"] for r in await conn.fetch(
+                """INSERT INTO users (username, email, password_hash, first_name, last_name)
+                   SELECT 'pool_' || $2 || '_' || g, 'pool_' || $2 || '_' || g || '@example.com',
+                          'x', 'Pool', 'User ' || g
+                   FROM generate_series(1, $1) g
+                   ORDER BY g
+                   RETURNING id""", POOL_USERS - POOL_USERS % 2, tag)]
+            users.sort()
+            payers, experts = users[0::2], users[1::2]
+            await conn.execute(
+                """INSERT INTO credit_accounts (user_id, balance)
+                   SELECT u, CASE WHEN o % 2 = 1 THEN $2 ELSE 0 END
+                   FROM unnest($1::bigint[]) WITH ORDINALITY AS t(u, o)""", users, POOL_CREDITS)
+            await conn.execute(
+                """INSERT INTO credit_transactions (user_id, transaction_type, amount, description)
+                   SELECT u, 'purchased', $2, 'Bench credits' FROM unnest($1::bigint[]) u""",
+                payers, POOL_CREDITS)
+            meetings = await conn.fetch(
+                """INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
+                                         scheduled_start, scheduled_end)
+                   SELECT 'Pool meeting', p, e, (SELECT min(id) FROM categories), 'confirmed',
+                          date_trunc('hour', now()) - interval '1 day',
+                          date_trunc('hour', now()) - interval '23 hours'
+                   FROM unnest($1::bigint[], $2::bigint[]) AS t(p, e)
+                   RETURNING id, requester_id""", payers, experts)
+            await conn.execute(
+                """INSERT INTO messages (sender_id, receiver_id, content, is_read, created_at)
+                   SELECT CASE WHEN g % 2 = 0 THEN $1::bigint ELSE $2::bigint END,
+                          CASE WHEN g % 2 = 0 THEN $2::bigint ELSE $1::bigint END,
+                          'Conversation message ' || g, true,
+                          now() - ($3 - g) * interval '1 minute'
+                   FROM generate_series(1, $3) g""", reader_id, peer_id, CONVERSATION_MESSAGES)
+            await conn.execute(
+                """INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
+                                         scheduled_start, scheduled_end)
+                   SELECT 'Reader meeting ' || g,
+                          CASE WHEN g % 2 = 0 THEN $1::bigint ELSE p END,
+                          CASE WHEN g % 2 = 0 THEN e ELSE $1::bigint END,
+                          (SELECT min(id) FROM categories),
+                          (ARRAY['confirmed', 'completed', 'cancelled'])[1 + g % 3],
+                          date_trunc('hour', now()) - (g + 1) * interval '1 day',
+                          date_trunc('hour', now()) - (g + 1) * interval '1 day'
+                                                    + interval '1 hour'
+                   FROM unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS t(p, e, g)""",
+                reader_id, payers[:READER_MEETINGS], experts[:READER_MEETINGS])
+        # The planner must see these rows (and the registrations before them), not the
+        # statistics of empty tables.
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return {"users": users, "payers": payers, "experts": experts,
+            "meetings": [(r["requester_id"], r["id"]) for r in meetings]}
+
+
+def message_pool(pool: dict, n: int) -> list[tuple[str, dict]]:
+    """n requests of random distinct pairs of pool users (one token per user, minted once)."""
+    rng = random.Random(1)
+    users = pool["users"]
+    tokens = {u: mint_token(u) for u in users}
+    out = []
+    for i in range(n):
+        sender, receiver = rng.sample(users, 2)
+        out.append((tokens[sender], {"receiver_id": receiver, "content": f"bench {i}"}))
+    return out
+
+
+def transfer_pool(pool: dict) -> list[tuple[str, dict]]:
+    """One request per payer: 1 credit for its own meeting."""
+    return [(mint_token(payer), {"meeting_id": meeting_id, "amount": 1})
+            for payer, meeting_id in pool["meetings"]]
+
+
 def websocket_load(port: int, server_pid: int, dsn: str) -> dict:
     rows = run_sql(dsn, """INSERT INTO users (username, email, password_hash, first_name)
                            SELECT 'ws_' || g, 'ws_' || g || '@example.com', 'x', 'Socket'
@@ -472,6 +590,7 @@ def websocket_load(port: int, server_pid: int, dsn: str) -> dict:
     ids = [r["id"] for r in rows]
     run_sql(dsn, """INSERT INTO credit_accounts (user_id, balance)
                     SELECT unnest($1::bigint[]), 0""", ids)
+    run_sql(dsn, "ANALYZE users, credit_accounts")
     job = {"url": f"http://127.0.0.1:{port}", "server_pid": server_pid,
            "users": [[i, mint_token(i)] for i in ids], "senders": WS_SENDERS,
            "rate": WS_RATE, "seconds": WS_SECONDS, "burst": WS_BURST,
@@ -655,7 +774,15 @@ def write_report(r: dict) -> None:
         "",
         *rest_table(r["rest"], r["order"], r["unavailable"]),
         "",
-        f"Meeting for the transfer: {r['meeting_source']}.",
+        f"Write load: each POST /api/messages/ request is one of {POOL_MESSAGE_PAIRS} random "
+        f"pairs of {POOL_USERS} seeded users, each POST /api/credits/transfer/ one of "
+        f"{POOL_USERS // 2} payers paying 1 credit for its own meeting (each request picks an "
+        "entry at random, bench/wrk/request.lua). The \"(one hot pair)\" rows send every "
+        "request between the same two users, so each waits for the previous one's row locks "
+        "(event counters, credit accounts). GET /api/messages/?with_user= reads a conversation "
+        f"of {CONVERSATION_MESSAGES} seeded messages that no POST adds to; GET /api/meetings/ "
+        f"lists {READER_MEETINGS + 1} meetings of the reader. Statistics: ANALYZE after every "
+        f"seeding. Meeting for the hot-pair transfer: {r['meeting_source']}.",
         "",
         "## Memory",
         "",
@@ -796,12 +923,10 @@ def main() -> int:
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             alice, bob, floor_peer = pool.map(lambda n: register(port, f"{n}_{tag}"),
                                               ["alice", "bob", "floorpeer"])
-        for i in range(60):
-            status, reply = request(port, "POST", "/api/messages/", token=alice["token"],
-                                    body={"receiver_id": bob["id"], "content": f"hello {i}"})
-            if status != 201:
-                raise RuntimeError(f"seed message: {status} {reply}")
         meeting_id, report["meeting_source"] = create_meeting(port, dsn, alice, bob)
+        pool = asyncio.run(seed_pool(dsn, alice["id"], bob["id"], tag))
+        log(f"seeded {len(pool['users'])} pool users, {len(pool['meetings'])} paid meetings, "
+            f"{CONVERSATION_MESSAGES} conversation messages, {READER_MEETINGS} reader meetings")
         # Enough credits for every transfer of the run, recorded in the ledger as a purchase.
         run_sql(dsn, """WITH t AS (INSERT INTO credit_transactions
                                        (user_id, transaction_type, amount, description)
@@ -835,9 +960,18 @@ def main() -> int:
                    f"/api/messages/?with_user={bob['id']}", token, floor="floor_get"),
             Target("fastapi_post", "FastAPI POST", fastapi_port, "POST", "/floor/post", token,
                    post_body, floor="floor_post"),
-            Target("send", "POST /api/messages/", port, "POST", "/api/messages/", token,
-                   {"receiver_id": bob["id"], "content": "bench"}, floor="floor_post"),
-            Target("transfer", "POST /api/credits/transfer/", port, "POST",
+            Target("send", f"POST /api/messages/ ({len(pool['users'])} users)", port, "POST",
+                   "/api/messages/", token, floor="floor_post",
+                   pool=message_pool(pool, POOL_MESSAGE_PAIRS)),
+            Target("transfer", f"POST /api/credits/transfer/ ({len(pool['meetings'])} payers)",
+                   port, "POST", "/api/credits/transfer/", token, floor="floor_post",
+                   pool=transfer_pool(pool)),
+            # Every request on the same rows (event counters, credit accounts): the cost of
+            # contention. The hot message pair is not the pair the conversation GET reads.
+            Target("send_hot", "POST /api/messages/ (one hot pair)", port, "POST",
+                   "/api/messages/", token, {"receiver_id": floor_peer["id"], "content": "bench"},
+                   floor="floor_post"),
+            Target("transfer_hot", "POST /api/credits/transfer/ (one hot pair)", port, "POST",
                    "/api/credits/transfer/", token, {"meeting_id": meeting_id, "amount": 1},
                    floor="floor_post"),
         ]
@@ -850,7 +984,8 @@ def main() -> int:
                 raise RuntimeError(f"{target.label}: {status} {reply}")
         targets = [t for t in targets if t.name not in report["unavailable"]]
         report["order"] = ["floor_get", "fastapi_get", "me", "meetings", "conversation",
-                           "floor_post", "fastapi_post", "send", "transfer"]
+                           "floor_post", "fastapi_post", "send", "transfer", "send_hot",
+                           "transfer_hot"]
 
         report["rest"] = run_rounds(targets, floors, "REST")
         report["rest_rss_kb"] = rss_kb(server.pid)
@@ -866,7 +1001,8 @@ def main() -> int:
         if SCALE:
             log("scale: seeding")
             report["scale"] = asyncio.run(seed_scale(dsn, alice["id"], bob["id"]))
-            project = [t for t in targets if not t.name.startswith("fastapi")]
+            project = [t for t in targets
+                       if not t.name.startswith("fastapi") and not t.name.endswith("_hot")]
             report["scale"]["rest"] = run_rounds(project, floors, "scale")
     finally:
         for process in reversed(processes):
