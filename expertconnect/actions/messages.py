@@ -25,14 +25,13 @@ async def send_message(services, sender_id: int, receiver_id: int, content: str)
     ValidationError for an unknown receiver or a message to oneself."""
     try:
         async with outbox.transaction(services) as box:
-            message = await messages_q.insert_message(box.conn, sender_id, receiver_id, content)
+            message, notification = await messages_q.insert_message(
+                box.conn, sender_id, receiver_id, content, notification_title="New Message",
+                notification_content="You have a new message from {sender_name}.")
             box.add(events.message_received(receiver_id, message))
             # The sender's own sockets (other tabs, the chat it was typed in) get it too.
             box.add(events.message_received(sender_id, message))
-            await box.notify(user_id=receiver_id, notification_type="new_message",
-                             title="New Message",
-                             content=f"You have a new message from {message['sender_name']}.",
-                             related_id=message["id"])
+            box.add(events.notification_received(notification))
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
         if exc.constraint_name not in _CONSTRAINT_ERRORS:
             raise
