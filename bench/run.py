@@ -10,7 +10,7 @@ logins under load, WebSocket load (bench/ws_load.py in its own process) and, wit
 the REST figures again on a database seeded to 1M rows.
 
 Environment (all optional):
-  BENCH_SECONDS=5 BENCH_ROUNDS=3   length of one wrk run, rounds of A B runs
+  BENCH_SECONDS=4 BENCH_ROUNDS=3   length of one wrk run, rounds of A B runs
   BENCH_CONNECTIONS=64 BENCH_THREADS=2
   BENCH_SCALE=1                    also seed 10k users / 1M messages / 200k meetings / 1M ledger
   BENCH_WS_SOCKETS=1000 BENCH_WS_RATE=500 BENCH_WS_SECONDS=10 BENCH_WS_BURST=1000
@@ -62,7 +62,7 @@ def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-SECONDS = max(1, env_int("BENCH_SECONDS", 5))
+SECONDS = max(1, env_int("BENCH_SECONDS", 4))
 ROUNDS = max(1, env_int("BENCH_ROUNDS", 3))
 CONNECTIONS = env_int("BENCH_CONNECTIONS", 64)
 THREADS = env_int("BENCH_THREADS", 2)
