@@ -312,11 +312,13 @@ async def test_a_slow_consumer_is_disconnected_and_does_not_slow_the_others(
         frame = await recv(fast, timeout=2.0)
         assert frame["type"] == "message.receive"         # the fast socket keeps up throughout
         await recv(fast, timeout=2.0)                      # ...and its notification
-    received, disconnected = _read_until_closed(slow)
+    received, hung_up = _read_until_closed(slow)
     slow.close()
-    # The server hung up (with a 4408 close frame, unless it had to abort the connection when
-    # the client did not answer the close) long before it had sent everything.
-    assert disconnected
+    # The server gave up on it long before it had sent everything: a close frame with code
+    # 4408 ends what it sent (the TCP connection follows once the client answers the close or
+    # Tornado's close timeout passes), or, if it had to abort, the connection just ends.
+    closed_4408 = b"\x11\x38Too slow" in received[-100:]
+    assert closed_4408 or hung_up
     assert len(received) < 1200 * 5000
 
 
