@@ -113,8 +113,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             if user is None:
                 return self._refuse(401, "Invalid or expired token")
             self.user_id, self.claims, self.user = claims.user_id, claims, user
-            if not await self.prepare_socket(*args):
-                return None
+            await self.prepare_socket(*args)
         except ApiError as exc:
             return self._refuse(exc.status, exc.message)
         last_event_id = self._query_text("last_event_id")
@@ -126,9 +125,8 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         self._resume_from = int(last_event_id) if last_event_id is not None else None
         await super().get(*args, **kwargs)
 
-    async def prepare_socket(self, *args) -> bool:
-        """Subclass checks before the upgrade; False when a response was already sent."""
-        return True
+    async def prepare_socket(self, *args) -> None:
+        """Subclass lookups before the upgrade (they may raise ApiError)."""
 
     def get_compression_options(self):
         return None
@@ -256,11 +254,10 @@ class ChatSocket(EventSocket):
 
     event_types = (events.MESSAGE_RECEIVE, events.MESSAGE_READ)
 
-    async def prepare_socket(self, receiver_id: str) -> bool:
+    async def prepare_socket(self, receiver_id: str) -> None:
         peer_id = int(receiver_id)
         if peer_id < 2**63 and await users_q.exists_user(self.services.db, peer_id):
             self.peer_id = peer_id
-        return True
 
     async def open(self, *args) -> None:
         if self.peer_id is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from expertconnect.db.queries import NO_CURSOR
+
 # The largest balance an `integer` column holds: a credit that would pass it is refused.
 BALANCE_MAX = 2**31 - 1
 
@@ -73,16 +75,15 @@ async def insert_transaction(conn, *, user_id: int, transaction_type: str, amoun
 
 async def list_transactions(conn, user_id: int, *, limit: int,
                             before_id: int | None = None) -> list[dict]:
-    """One user's ledger, newest first (credit_transactions_user_id_id_idx). Without before_id
-    the bound is the largest bigint, so the index condition is the same for every page."""
+    """One user's ledger, newest first (credit_transactions_user_id_id_idx)."""
     rows = await conn.fetch(
         """SELECT t.id, t.user_id AS user, u.username, t.transaction_type, t.amount,
                   t.description, t.related_meeting_id, t.created_at
            FROM credit_transactions t JOIN users u ON u.id = t.user_id
-           WHERE t.user_id = $1 AND t.id < COALESCE($2::bigint, 9223372036854775807)
+           WHERE t.user_id = $1 AND t.id < $2
            ORDER BY t.id DESC
            LIMIT $3""",
-        user_id, before_id, limit)
+        user_id, before_id or NO_CURSOR, limit)
     return [dict(r) for r in rows]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from expertconnect.db.queries import NO_CURSOR
+
 # The public card of a user (never email, never balance); u is a users row. Skills, rating and
 # meeting counts come from per-user LATERAL subqueries on (user_id ...) indexes. The lists
 # pick their page of ids first (CTE `hits`) and build cards only for that page: no N+1 round
@@ -51,9 +53,6 @@ _EXPERT_FILTERS = """
                         WHERE m.requester_id = u.id AND m.status IN ('pending', 'confirmed')
                           AND m.scheduled_start <= $3 AND m.scheduled_end > $3)))"""
 
-# The cursor when the client gives none: every id is below it.
-_NO_CURSOR = 2**63 - 1
-
 
 def _card(row) -> dict:
     card = dict(row)
@@ -74,7 +73,7 @@ async def list_experts(conn, *, category_id: int | None, min_rating: float | Non
             SELECT {_CARD_COLUMNS}
             FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
             ORDER BY u.id DESC""",
-        category_id, min_rating, available_at, before_id or _NO_CURSOR, limit)
+        category_id, min_rating, available_at, before_id or NO_CURSOR, limit)
     return [_card(r) for r in rows]
 
 

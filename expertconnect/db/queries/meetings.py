@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from expertconnect.db.queries import NO_CURSOR
+
 # The spec's meeting fields; `m` is meetings, `r` the requester, `e` the expert, `c` the category.
 _MEETING_FIELDS = """m.id, m.title, m.description,
     m.requester_id, user_display_name(r) AS requester_name,
@@ -13,9 +15,6 @@ _MEETING_FIELDS = """m.id, m.title, m.description,
 _MEETING_JOINS = """JOIN users r ON r.id = m.requester_id
     JOIN users e ON e.id = m.expert_id
     JOIN categories c ON c.id = m.category_id"""
-
-# A cursor of "no cursor": every id is below it. Keeps `id < $n` an index condition.
-_NO_CURSOR = 2**63 - 1
 
 
 async def insert_meeting(conn, *, title: str, description: str, requester_id: int,
@@ -134,7 +133,7 @@ async def list_meetings_as_requester(conn, user_id: int, *, status: str | None,
                   ORDER BY id DESC LIMIT $4) m
             {_MEETING_JOINS}
             ORDER BY m.id DESC""",
-        user_id, status, before_id or _NO_CURSOR, limit)
+        user_id, status, before_id or NO_CURSOR, limit)
     return [dict(row) for row in rows]
 
 
@@ -147,7 +146,7 @@ async def list_meetings_as_expert(conn, user_id: int, *, status: str | None,
                   ORDER BY id DESC LIMIT $4) m
             {_MEETING_JOINS}
             ORDER BY m.id DESC""",
-        user_id, status, before_id or _NO_CURSOR, limit)
+        user_id, status, before_id or NO_CURSOR, limit)
     return [dict(row) for row in rows]
 
 
@@ -165,5 +164,5 @@ async def list_meetings_of_participant(conn, user_id: int, *, status: str | None
                   ORDER BY id DESC LIMIT $4) m
             {_MEETING_JOINS}
             ORDER BY m.id DESC""",
-        user_id, status, before_id or _NO_CURSOR, limit)
+        user_id, status, before_id or NO_CURSOR, limit)
     return [dict(row) for row in rows]

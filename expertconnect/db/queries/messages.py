@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from expertconnect.db.queries import NO_CURSOR
 from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS
 
 _NOTIFICATION_KEYS = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
 
-# The cursor when the client gives none: every id is below it.
-_NO_CURSOR = 2**63 - 1
 
 # The spec's message fields; m is a messages row, s its sender and r its receiver.
 _MESSAGE_FIELDS = """m.id, m.sender_id, user_display_name(s) AS sender_name, m.receiver_id,
@@ -55,7 +54,7 @@ async def list_messages(conn, user_id: int, *, limit: int, before_id: int | None
                   ORDER BY id DESC LIMIT $3) m
             JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
             ORDER BY m.id DESC""",
-        user_id, before_id or _NO_CURSOR, limit)
+        user_id, before_id or NO_CURSOR, limit)
     return [dict(row) for row in rows]
 
 
@@ -73,7 +72,7 @@ async def list_conversation(conn, user_id: int, other_id: int, *, limit: int,
                   ORDER BY id DESC LIMIT $4) m
             JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
             ORDER BY m.id DESC""",
-        user_id, other_id, before_id or _NO_CURSOR, limit)
+        user_id, other_id, before_id or NO_CURSOR, limit)
     return [dict(row) for row in rows]
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from expertconnect.db.queries import NO_CURSOR
+
 NOTIFICATION_COLUMNS = ("id, user_id, title, content, notification_type, related_id, is_read, "
                         "created_at")
-
-# The cursor when the client gives none: every id is below it.
-_NO_CURSOR = 2**63 - 1
 
 
 async def insert_notification(conn, *, user_id: int, notification_type: str, title: str,
@@ -27,7 +26,7 @@ async def list_notifications(conn, user_id: int, *, limit: int,
     rows = await conn.fetch(
         f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3""",
-        user_id, before_id or _NO_CURSOR, limit)
+        user_id, before_id or NO_CURSOR, limit)
     return [dict(row) for row in rows]
 
 
@@ -36,7 +35,7 @@ async def list_unread_notifications(conn, user_id: int, *, limit: int,
     rows = await conn.fetch(
         f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE user_id = $1 AND NOT is_read AND id < $2 ORDER BY id DESC LIMIT $3""",
-        user_id, before_id or _NO_CURSOR, limit)
+        user_id, before_id or NO_CURSOR, limit)
     return [dict(row) for row in rows]
 
 
@@ -45,7 +44,7 @@ async def list_read_notifications(conn, user_id: int, *, limit: int,
     rows = await conn.fetch(
         f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE user_id = $1 AND is_read AND id < $2 ORDER BY id DESC LIMIT $3""",
-        user_id, before_id or _NO_CURSOR, limit)
+        user_id, before_id or NO_CURSOR, limit)
     return [dict(row) for row in rows]
 
 
