@@ -4,17 +4,29 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test migrate postgres clean bench bench-tools
+DEV_STAMP := $(VENV)/.installed-dev
 
+.PHONY: install install-dev run test lint migrate postgres clean bench bench-tools
+
+# Runtime dependencies only (what `make run` needs).
 install: $(STAMP)
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is required (found $$($(PYTHON) --version))"; exit 1; }
+	@echo "Installing the runtime dependencies into $(VENV) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
+
+# Test and lint tools on top (what `make test` needs).
+install-dev: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	@echo "Installing the test and lint tools into $(VENV) ..."
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 # The server binaries, for the private cluster used when database.dsn is empty.
 postgres:
@@ -26,7 +38,12 @@ run: install postgres
 migrate: install postgres
 	$(PY) server.py migrate
 
-test: install postgres
+# The shape of the code: lint and format (ruff). Part of `make test`, so CI fails on a violation.
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install-dev postgres lint
 	$(PY) -m pytest
 
 # The benchmark (docs/performance.md): never part of `make test`. Bench-only Python packages go

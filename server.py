@@ -1,7 +1,7 @@
 """ExpertConnect server: wiring only.
 
-    python server.py [--config PATH]                   serve (applies pending migrations first)
-    python server.py migrate [--config PATH] [--status]  apply migrations, or list them, and exit
+python server.py [--config PATH]                   serve (applies pending migrations first)
+python server.py migrate [--config PATH] [--status]  apply migrations, or list them, and exit
 """
 
 from __future__ import annotations
@@ -63,15 +63,18 @@ async def serve(config) -> None:
     await run_migrations(dsn)
     db = await create_database(config, dsn)
     loop = asyncio.get_running_loop()
-    passwords = await loop.run_in_executor(None, PasswordHasher, config.auth.bcrypt_rounds,
-                                           config.auth.bcrypt_threads)
+    passwords = await loop.run_in_executor(
+        None, PasswordHasher, config.auth.bcrypt_rounds, config.auth.bcrypt_threads
+    )
     limits = config.rate_limits
     services = Services(
         config=config,
         db=db,
         passwords=passwords,
-        tokens=TokenIssuer(load_or_create_secret(config.auth.jwt_secret, config.var_dir),
-                           config.auth.token_ttl_seconds),
+        tokens=TokenIssuer(
+            load_or_create_secret(config.auth.jwt_secret, config.var_dir),
+            config.auth.token_ttl_seconds,
+        ),
         limiters={
             "auth": TokenBucketLimiter(limits.auth_per_minute),
             "default": TokenBucketLimiter(limits.default_per_minute),
@@ -81,8 +84,9 @@ async def serve(config) -> None:
         },
         hub=Hub(config.realtime.max_sockets_per_user),
         auth_cache=AuthCache(dsn, db, config.auth.user_cache_size),
-        trusted_proxies=[ipaddress.ip_network(p, strict=False)
-                         for p in config.server.trusted_proxies],
+        trusted_proxies=[
+            ipaddress.ip_network(p, strict=False) for p in config.server.trusted_proxies
+        ],
     )
     await services.auth_cache.start()
     if config.realtime.backend == "postgres":
@@ -90,13 +94,14 @@ async def serve(config) -> None:
         await services.relay.start()
     await maintenance.purge_expired(services)
     housekeeping = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(maintenance.purge_expired(services)),
-        HOUSEKEEPING_INTERVAL_MS)
+        lambda: asyncio.ensure_future(maintenance.purge_expired(services)), HOUSEKEEPING_INTERVAL_MS
+    )
     housekeeping.start()
     # Every process runs expiry; SKIP LOCKED keeps them from cancelling a request twice.
     expiry = tornado.ioloop.PeriodicCallback(
         lambda: asyncio.ensure_future(meetings.expire_pending_requests(services)),
-        config.meetings.expiry_interval_seconds * 1000)
+        config.meetings.expiry_interval_seconds * 1000,
+    )
     expiry.start()
     requests = InFlight(make_app(services))
     server = tornado.httpserver.HTTPServer(requests, max_body_size=config.server.max_body_size)
@@ -116,16 +121,19 @@ async def serve(config) -> None:
     log.info("shutting down: %d request(s) in flight", requests.active)
     housekeeping.stop()
     expiry.stop()
-    server.stop()                                   # accept no new connections
+    server.stop()  # accept no new connections
     services.hub.close_all(1001, "Server shutting down")
     if not await requests.drained(DRAIN_SECONDS):
-        log.warning("%d request(s) still running after %.0f s; cutting them off",
-                    requests.active, DRAIN_SECONDS)
+        log.warning(
+            "%d request(s) still running after %.0f s; cutting them off",
+            requests.active,
+            DRAIN_SECONDS,
+        )
     # A socket upgraded on a kept-alive connection while draining is closed too.
     services.hub.close_all(1001, "Server shutting down")
     try:
         await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_SECONDS)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.warning("some connections did not close in time")
     if services.relay is not None:
         await services.relay.stop()
@@ -140,6 +148,7 @@ def event_loop_factory(name: str):
     if name == "uvloop":
         try:
             import uvloop
+
             return uvloop.new_event_loop
         except ImportError:
             log.warning("server.event_loop is uvloop but uvloop is not installed: using asyncio")
@@ -152,16 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="config.yaml", help="path to config.yaml")
     parser.add_argument("--status", action="store_true", help="with migrate: list, apply nothing")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         config = load_config(args.config)
         if args.command == "migrate":
+
             async def migrate_only():
                 await run_migrations(await resolve_dsn(config), show_status=args.status)
+
             asyncio.run(migrate_only())
         else:
-            with asyncio.Runner(loop_factory=event_loop_factory(config.server.event_loop)) as runner:
+            with asyncio.Runner(
+                loop_factory=event_loop_factory(config.server.event_loop)
+            ) as runner:
                 runner.run(serve(config))
     except (ConfigError, LocalDatabaseError, migrate.MigrationError) as exc:
         log.error("%s", exc)

@@ -35,20 +35,24 @@ async def _no_reset(conn) -> None:
 
 def _default(value):
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     raise TypeError(type(value).__name__)
 
 
 def reply(status: int, payload) -> Response:
-    return Response(json.dumps(payload, default=_default, separators=(",", ":")),
-                    status_code=status, media_type="application/json")
+    return Response(
+        json.dumps(payload, default=_default, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+    )
 
 
 def user_id(request: Request) -> int | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    _scheme, _, token = request.headers.get("authorization", "").partition(" ")
     try:
-        claims = jwt.decode(token, SECRET, algorithms=["HS256"],
-                            options={"require": REQUIRED_CLAIMS})
+        claims = jwt.decode(
+            token, SECRET, algorithms=["HS256"], options={"require": REQUIRED_CLAIMS}
+        )
         return int(claims["sub"])
     except (jwt.PyJWTError, ValueError):
         return None
@@ -62,8 +66,9 @@ async def query(method: str, sql: str, *args):
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
-    state["pool"] = await asyncpg.create_pool(DSN, min_size=POOL_MIN, max_size=POOL_MAX,
-                                              command_timeout=COMMAND_TIMEOUT, reset=_no_reset)
+    state["pool"] = await asyncpg.create_pool(
+        DSN, min_size=POOL_MIN, max_size=POOL_MAX, command_timeout=COMMAND_TIMEOUT, reset=_no_reset
+    )
     state["fair"] = asyncio.Semaphore(POOL_MAX)
     yield
     await state["pool"].close()
@@ -89,11 +94,20 @@ async def floor_post(request: Request) -> Response:
     if uid is None:
         return reply(401, {"error": "Invalid or expired token"})
     body = json.loads(await request.body())
-    row = await query("fetchrow", INSERT_MESSAGE, uid, int(body["receiver_id"]),
-                      str(body["content"]))
+    row = await query(
+        "fetchrow", INSERT_MESSAGE, uid, int(body["receiver_id"]), str(body["content"])
+    )
     return reply(201, dict(row))
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), workers=1, loop="uvloop",
-                http="httptools", access_log=False, log_level="warning")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )

@@ -31,7 +31,7 @@ async def _no_reset(conn) -> None:
 
 def _default(value):
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     raise TypeError(type(value).__name__)
 
 
@@ -40,10 +40,11 @@ class Floor(tornado.web.RequestHandler):
         self.pool, self.fair, self.secret = pool, fair, secret
 
     def user_id(self) -> int | None:
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        _scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
         try:
-            claims = jwt.decode(token, self.secret, algorithms=["HS256"],
-                                options={"require": REQUIRED_CLAIMS})
+            claims = jwt.decode(
+                token, self.secret, algorithms=["HS256"], options={"require": REQUIRED_CLAIMS}
+            )
             return int(claims["sub"])
         except (jwt.PyJWTError, ValueError):
             return None
@@ -76,18 +77,21 @@ class FloorPost(Floor):
         if user_id is None:
             return self.reply(401, {"error": "Invalid or expired token"})
         body = json.loads(self.request.body)
-        row = await self.query("fetchrow", INSERT_MESSAGE, user_id, int(body["receiver_id"]),
-                               str(body["content"]))
+        row = await self.query(
+            "fetchrow", INSERT_MESSAGE, user_id, int(body["receiver_id"]), str(body["content"])
+        )
         self.reply(201, dict(row))
 
 
 async def main(port: int, dsn: str, secret: str) -> None:
-    pool = await asyncpg.create_pool(dsn, min_size=POOL_MIN, max_size=POOL_MAX,
-                                     command_timeout=COMMAND_TIMEOUT, reset=_no_reset)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=POOL_MIN, max_size=POOL_MAX, command_timeout=COMMAND_TIMEOUT, reset=_no_reset
+    )
     args = {"pool": pool, "fair": asyncio.Semaphore(POOL_MAX), "secret": secret}
-    app = tornado.web.Application([(r"/floor/get", FloorGet, args),
-                                   (r"/floor/post", FloorPost, args)],
-                                  log_function=lambda handler: None)
+    app = tornado.web.Application(
+        [(r"/floor/get", FloorGet, args), (r"/floor/post", FloorPost, args)],
+        log_function=lambda handler: None,
+    )
     server = tornado.httpserver.HTTPServer(app)
     server.listen(port, address="127.0.0.1")
     await asyncio.Event().wait()

@@ -35,7 +35,6 @@ import os
 import platform
 import random
 import re
-import shlex
 import signal
 import socket
 import statistics
@@ -110,8 +109,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(port: int, method: str, path: str, *, body=None, token: str | None = None,
-            timeout: float = 30.0) -> tuple[int, object]:
+def request(
+    port: int, method: str, path: str, *, body=None, token: str | None = None, timeout: float = 30.0
+) -> tuple[int, object]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     headers = {}
     data = None
@@ -140,8 +140,13 @@ class Process:
         self.log_path = ROOT / "var" / f"bench-{name}.log"
         self.log_path.parent.mkdir(exist_ok=True)
         with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})},
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env={**os.environ, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     @property
     def pid(self) -> int:
@@ -151,14 +156,18 @@ class Process:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited early:\n{self.log_path.read_text()[-3000:]}"
+                )
             try:
                 if request(port, "GET", path, token=token, timeout=5)[0] == 200:
                     return
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not become ready:\n{self.log_path.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"{self.name} did not become ready:\n{self.log_path.read_text()[-3000:]}"
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -181,8 +190,11 @@ def rss_kb(pid: int) -> int:
 def mint_token(user_id: int) -> str:
     """A token as the server issues it; the bench shares the server's secret."""
     now = int(time.time())
-    return jwt.encode({"sub": str(user_id), "iat": now, "exp": now + 86400,
-                       "jti": str(uuid.uuid4())}, JWT_SECRET, algorithm="HS256")
+    return jwt.encode(
+        {"sub": str(user_id), "iat": now, "exp": now + 86400, "jti": str(uuid.uuid4())},
+        JWT_SECRET,
+        algorithm="HS256",
+    )
 
 
 # ---------------------------------------------------------------------- wrk
@@ -197,8 +209,7 @@ def parse_time_ms(text: str) -> float:
 
 
 def parse_wrk(output: str) -> dict:
-    result = {"rps": None, "p50": None, "p99": None, "non2xx": 0, "socket_errors": 0,
-              "requests": 0}
+    result = {"rps": None, "p50": None, "p99": None, "non2xx": 0, "socket_errors": 0, "requests": 0}
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if match:
         result["rps"] = float(match.group(1))
@@ -209,8 +220,9 @@ def parse_wrk(output: str) -> dict:
     match = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     if match:
         result["non2xx"] = int(match.group(1))
-    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                      output)
+    match = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     if match:
         result["socket_errors"] = sum(int(g) for g in match.groups())
     match = re.search(r"(\d+) requests in", output)
@@ -226,8 +238,9 @@ def write_pool(name: str, pool: list[tuple[str, dict | None]]) -> Path:
     path = ROOT / "var" / f"bench-pool-{name}.lua"
     path.parent.mkdir(exist_ok=True)
     # Tokens and bodies are ASCII without "]==]": Lua long brackets need no escaping.
-    entries = [f"{{[==[{token}]==], [==[{json.dumps(body) if body else ''}]==]}}"
-               for token, body in pool]
+    entries = [
+        f"{{[==[{token}]==], [==[{json.dumps(body) if body else ''}]==]}}" for token, body in pool
+    ]
     path.write_text("return {\n" + ",\n".join(entries) + "\n}\n")
     return path
 
@@ -236,31 +249,52 @@ class Target:
     """One wrk target. With `pool` [(token, body), ...], every request picks an entry at
     random (many users); otherwise every request is `token` and `body` (one user)."""
 
-    def __init__(self, name: str, label: str, port: int, method: str, path: str, token: str,
-                 body: dict | None = None, floor: str | None = None,
-                 pool: list[tuple[str, dict | None]] | None = None):
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        port: int,
+        method: str,
+        path: str,
+        token: str,
+        body: dict | None = None,
+        floor: str | None = None,
+        pool: list[tuple[str, dict | None]] | None = None,
+    ):
         self.name, self.label, self.port = name, label, port
         self.method, self.path, self.token, self.body = method, path, token, body
-        self.floor = floor            # name of the floor target it is compared with
+        self.floor = floor  # name of the floor target it is compared with
         self.pool_file = write_pool(name, pool) if pool else None
-        if pool:                      # what the checks and the error sample send
+        if pool:  # what the checks and the error sample send
             self.token, self.body = pool[0]
 
     def wrk(self, seconds: int) -> dict:
-        env = {**os.environ, "BENCH_METHOD": self.method, "BENCH_PATH": self.path,
-               "BENCH_TOKEN": "" if self.pool_file else self.token,
-               "BENCH_BODY": json.dumps(self.body) if self.body and not self.pool_file else "",
-               "BENCH_POOL": str(self.pool_file or "")}
-        argv = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
-                "-s", str(LUA), f"http://127.0.0.1:{self.port}{self.path}"]
-        done = subprocess.run(argv, env=env, capture_output=True, text=True,
-                              timeout=seconds + 60)
+        env = {
+            **os.environ,
+            "BENCH_METHOD": self.method,
+            "BENCH_PATH": self.path,
+            "BENCH_TOKEN": "" if self.pool_file else self.token,
+            "BENCH_BODY": json.dumps(self.body) if self.body and not self.pool_file else "",
+            "BENCH_POOL": str(self.pool_file or ""),
+        }
+        argv = [
+            "wrk",
+            f"-t{THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(LUA),
+            f"http://127.0.0.1:{self.port}{self.path}",
+        ]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
         if done.returncode != 0:
             raise RuntimeError(f"wrk failed for {self.name}: {done.stderr}")
         result = parse_wrk(done.stdout)
         if result["non2xx"]:
-            status, body = request(self.port, self.method, self.path, body=self.body,
-                                   token=self.token)
+            status, body = request(
+                self.port, self.method, self.path, body=self.body, token=self.token
+            )
             result["sample_error"] = f"{status} {str(body)[:200]}"
         return result
 
@@ -282,14 +316,17 @@ def run_rounds(targets: list[Target], floors: dict[str, Target], label: str) -> 
             floor_result = floors[target.floor].wrk(SECONDS)
             result = target.wrk(SECONDS)
             runs[target.name].append((floor_result, result))
-            log(f"{label} round {r + 1}/{ROUNDS} {target.label}: {result['rps']:.0f} req/s "
+            log(
+                f"{label} round {r + 1}/{ROUNDS} {target.label}: {result['rps']:.0f} req/s "
                 f"p50 {result['p50']:.2f} ms p99 {result['p99']:.2f} ms "
-                f"(floor {floor_result['rps']:.0f} req/s)")
+                f"(floor {floor_result['rps']:.0f} req/s)"
+            )
     summary = {}
     for target in targets:
         pairs = runs[target.name]
         summary[target.name] = {
-            "label": target.label, "floor": target.floor,
+            "label": target.label,
+            "floor": target.floor,
             "rps": median([p["rps"] for _, p in pairs]),
             "p50": median([p["p50"] for _, p in pairs]),
             "p99": median([p["p99"] for _, p in pairs]),
@@ -298,22 +335,26 @@ def run_rounds(targets: list[Target], floors: dict[str, Target], label: str) -> 
             "p99_ratio": median([p["p99"] / f["p99"] for f, p in pairs]),
             "non2xx": sum(p["non2xx"] for _, p in pairs),
             "socket_errors": sum(p["socket_errors"] for _, p in pairs),
-            "sample_error": next((p["sample_error"] for _, p in pairs if "sample_error" in p),
-                                 None),
+            "sample_error": next(
+                (p["sample_error"] for _, p in pairs if "sample_error" in p), None
+            ),
             "rounds": [p for _, p in pairs],
             "by_round": [p["rps"] for _, p in pairs],
         }
     for name, floor in floors.items():
         results = [f for t in targets if t.floor == name for f, _ in runs[t.name]]
         if results:
-            summary[name] = {"label": floor.label, "floor": None,
-                             "rps": median([f["rps"] for f in results]),
-                             "p50": median([f["p50"] for f in results]),
-                             "p99": median([f["p99"] for f in results]),
-                             "non2xx": sum(f["non2xx"] for f in results),
-                             "socket_errors": sum(f["socket_errors"] for f in results),
-                             "runs": len(results),
-                             "by_round": [f["rps"] for f in results]}
+            summary[name] = {
+                "label": floor.label,
+                "floor": None,
+                "rps": median([f["rps"] for f in results]),
+                "p50": median([f["p50"] for f in results]),
+                "p99": median([f["p99"] for f in results]),
+                "non2xx": sum(f["non2xx"] for f in results),
+                "socket_errors": sum(f["socket_errors"] for f in results),
+                "runs": len(results),
+                "by_round": [f["rps"] for f in results],
+            }
     return summary
 
 
@@ -350,28 +391,44 @@ async def drop_database(admin: str, name: str) -> None:
 
 
 SCALE_SQL = [
-    ("users", """INSERT INTO users (username, email, password_hash, first_name, last_name)
+    (
+        "users",
+        """INSERT INTO users (username, email, password_hash, first_name, last_name)
                  SELECT 'scale_' || g, 'scale_' || g || '@example.com', $1, 'Scale', 'User ' || g
-                 FROM generate_series(1, $2) g"""),
-    ("credit accounts", """INSERT INTO credit_accounts (user_id, balance)
+                 FROM generate_series(1, $2) g""",
+    ),
+    (
+        "credit accounts",
+        """INSERT INTO credit_accounts (user_id, balance)
                            SELECT u.id, 1 FROM users u
                            WHERE NOT EXISTS (SELECT 1 FROM credit_accounts c
-                                             WHERE c.user_id = u.id)"""),
-    ("id map", """CREATE UNLOGGED TABLE bench_ids AS
-                  SELECT row_number() OVER (ORDER BY id)::int AS n, id FROM users"""),
+                                             WHERE c.user_id = u.id)""",
+    ),
+    (
+        "id map",
+        """CREATE UNLOGGED TABLE bench_ids AS
+                  SELECT row_number() OVER (ORDER BY id)::int AS n, id FROM users""",
+    ),
     ("id map index", "CREATE UNIQUE INDEX ON bench_ids (n)"),
-    ("messages", """INSERT INTO messages (sender_id, receiver_id, content, is_read, created_at)
-        SELECT CASE WHEN p.g % $2 = 0 THEN (CASE WHEN p.g % (2 * $2) = 0 THEN $3::bigint ELSE $4::bigint END)
+    (
+        "messages",
+        """INSERT INTO messages (sender_id, receiver_id, content, is_read, created_at)
+        SELECT CASE WHEN p.g % $2 = 0
+                    THEN (CASE WHEN p.g % (2 * $2) = 0 THEN $3::bigint ELSE $4::bigint END)
                     ELSE s.id END,
-               CASE WHEN p.g % $2 = 0 THEN (CASE WHEN p.g % (2 * $2) = 0 THEN $4::bigint ELSE $3::bigint END)
+               CASE WHEN p.g % $2 = 0
+                    THEN (CASE WHEN p.g % (2 * $2) = 0 THEN $4::bigint ELSE $3::bigint END)
                     ELSE r.id END,
                'Seeded message ' || p.g, true, now() - ($1 - p.g) * interval '1 second'
         FROM (SELECT g, 1 + floor(random() * n.c)::int AS si,
                      floor(random() * (n.c - 1))::int AS off, n.c
               FROM generate_series(1, $1) g, (SELECT count(*)::int AS c FROM bench_ids) n) p
         JOIN bench_ids s ON s.n = p.si
-        JOIN bench_ids r ON r.n = 1 + (p.si + p.off) % p.c"""),
-    ("meetings", """INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
+        JOIN bench_ids r ON r.n = 1 + (p.si + p.off) % p.c""",
+    ),
+    (
+        "meetings",
+        """INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
                                           scheduled_start, scheduled_end)
         SELECT 'Seeded meeting ' || p.g,
                CASE WHEN p.g % $2 = 0 THEN $3::bigint ELSE s.id END,
@@ -384,13 +441,17 @@ SCALE_SQL = [
               FROM generate_series(1, $1) g, (SELECT count(*)::int AS c FROM bench_ids) n) p
         JOIN bench_ids s ON s.n = p.si
         JOIN bench_ids r ON r.n = 1 + (p.si + p.off) % p.c,
-        (SELECT array_agg(id ORDER BY id) AS ids FROM categories) cat"""),
-    ("ledger", """INSERT INTO credit_transactions (user_id, transaction_type, amount, description)
+        (SELECT array_agg(id ORDER BY id) AS ids FROM categories) cat""",
+    ),
+    (
+        "ledger",
+        """INSERT INTO credit_transactions (user_id, transaction_type, amount, description)
         SELECT CASE WHEN p.g % $2 = 0 THEN $3::bigint ELSE s.id END,
                (ARRAY['purchased', 'spent', 'earned'])[1 + p.g % 3], 1, 'Seeded ledger row'
         FROM (SELECT g, 1 + floor(random() * n.c)::int AS si
               FROM generate_series(1, $1) g, (SELECT count(*)::int AS c FROM bench_ids) n) p
-        JOIN bench_ids s ON s.n = p.si"""),
+        JOIN bench_ids s ON s.n = p.si""",
+    ),
     ("drop id map", "DROP TABLE bench_ids"),
     ("analyze", "ANALYZE"),
 ]
@@ -427,8 +488,13 @@ async def seed_scale(dsn: str, a_id: int, b_id: int) -> dict:
 
 # ---------------------------------------------------------------------- the parts
 def register(port: int, name: str) -> dict:
-    body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD,
-            "first_name": name.capitalize(), "last_name": "Bench"}
+    body = {
+        "username": name,
+        "email": f"{name}@example.com",
+        "password": PASSWORD,
+        "first_name": name.capitalize(),
+        "last_name": "Bench",
+    }
     status, reply = request(port, "POST", "/api/users/register/", body=body)
     if status != 201:
         raise RuntimeError(f"register {name}: {status} {reply}")
@@ -437,19 +503,34 @@ def register(port: int, name: str) -> dict:
 
 def create_meeting(port: int, dsn: str, requester: dict, expert: dict) -> tuple[int, str]:
     """Through POST /api/meetings/ when that endpoint exists and accepts it, else a row."""
-    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=7)
-    status, reply = request(port, "POST", "/api/meetings/", token=requester["token"], body={
-        "title": "Bench meeting", "description": "", "expert_id": expert["id"],
-        "category_id": 1, "scheduled_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "scheduled_end": (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=7)
+    status, reply = request(
+        port,
+        "POST",
+        "/api/meetings/",
+        token=requester["token"],
+        body={
+            "title": "Bench meeting",
+            "description": "",
+            "expert_id": expert["id"],
+            "category_id": 1,
+            "scheduled_start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "scheduled_end": (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    )
     if status == 201:
         return reply["id"], "POST /api/meetings/"
-    rows = run_sql(dsn, """INSERT INTO meetings (title, requester_id, expert_id, category_id,
+    rows = run_sql(
+        dsn,
+        """INSERT INTO meetings (title, requester_id, expert_id, category_id,
                                                  status, scheduled_start, scheduled_end)
                            VALUES ('Bench meeting', $1, $2, (SELECT min(id) FROM categories),
                                    'confirmed', now() + interval '7 days',
                                    now() + interval '7 days 1 hour')
-                           RETURNING id""", requester["id"], expert["id"])
+                           RETURNING id""",
+        requester["id"],
+        expert["id"],
+    )
     return rows[0]["id"], f"a row inserted directly (POST /api/meetings/ answered {status})"
 
 
@@ -464,13 +545,17 @@ def login_under_load(me: Target, port: int, username: str) -> dict:
         done = collections.Counter()
         lock = threading.Lock()
 
-        def storm():
-            for _ in range(10_000):                 # bounded; the deadline ends it first
+        def storm(deadline=deadline, lock=lock, done=done):
+            for _ in range(10_000):  # bounded; the deadline ends it first
                 if time.monotonic() >= deadline:
                     return
                 started = time.monotonic()
-                status, _ = request(port, "POST", "/api/users/login/",
-                                    body={"username": username, "password": PASSWORD})
+                status, _ = request(
+                    port,
+                    "POST",
+                    "/api/users/login/",
+                    body={"username": username, "password": PASSWORD},
+                )
                 with lock:
                     done[status] += 1
                     login_latencies.append(time.monotonic() - started)
@@ -482,18 +567,21 @@ def login_under_load(me: Target, port: int, username: str) -> dict:
                 future.result(timeout=120)
         pairs.append((idle, loaded))
         login_counts.append(dict(done))
-        log(f"login round {r + 1}/{ROUNDS}: idle p99 {idle['p99']:.2f} ms, with logins "
-            f"p99 {loaded['p99']:.2f} ms; logins {dict(done)}")
+        log(
+            f"login round {r + 1}/{ROUNDS}: idle p99 {idle['p99']:.2f} ms, with logins "
+            f"p99 {loaded['p99']:.2f} ms; logins {dict(done)}"
+        )
     ok = sum(c.get(200, 0) for c in login_counts)
     return {
         "idle_rps": median([i["rps"] for i, _ in pairs]),
         "idle_p50": median([i["p50"] for i, _ in pairs]),
         "idle_p99": median([i["p99"] for i, _ in pairs]),
-        "loaded_rps": median([l["rps"] for _, l in pairs]),
-        "loaded_p50": median([l["p50"] for _, l in pairs]),
-        "loaded_p99": median([l["p99"] for _, l in pairs]),
-        "p99_ratio": median([l["p99"] / i["p99"] for i, l in pairs]),
-        "logins_ok": ok, "logins_failed": sum(sum(c.values()) for c in login_counts) - ok,
+        "loaded_rps": median([loaded["rps"] for _, loaded in pairs]),
+        "loaded_p50": median([loaded["p50"] for _, loaded in pairs]),
+        "loaded_p99": median([loaded["p99"] for _, loaded in pairs]),
+        "p99_ratio": median([loaded["p99"] / idle["p99"] for idle, loaded in pairs]),
+        "logins_ok": ok,
+        "logins_failed": sum(sum(c.values()) for c in login_counts) - ok,
         "logins_per_s": ok / (ROUNDS * SECONDS),
         "login_p50_ms": 1000 * median(login_latencies) if login_latencies else None,
     }
@@ -513,23 +601,34 @@ async def seed_pool(dsn: str, reader_id: int, peer_id: int, tag: str) -> dict:
     conn = await asyncpg.connect(dsn, command_timeout=120)
     try:
         async with conn.transaction():
-            users = [r["id"] for r in await conn.fetch(
-                """INSERT INTO users (username, email, password_hash, first_name, last_name)
+            users = [
+                r["id"]
+                for r in await conn.fetch(
+                    """INSERT INTO users (username, email, password_hash, first_name, last_name)
                    SELECT 'pool_' || $2 || '_' || g, 'pool_' || $2 || '_' || g || '@example.com',
                           'x', 'Pool', 'User ' || g
                    FROM generate_series(1, $1) g
                    ORDER BY g
-                   RETURNING id""", POOL_USERS - POOL_USERS % 2, tag)]
+                   RETURNING id""",
+                    POOL_USERS - POOL_USERS % 2,
+                    tag,
+                )
+            ]
             users.sort()
             payers, experts = users[0::2], users[1::2]
             await conn.execute(
                 """INSERT INTO credit_accounts (user_id, balance)
                    SELECT u, CASE WHEN o % 2 = 1 THEN $2 ELSE 0 END
-                   FROM unnest($1::bigint[]) WITH ORDINALITY AS t(u, o)""", users, POOL_CREDITS)
+                   FROM unnest($1::bigint[]) WITH ORDINALITY AS t(u, o)""",
+                users,
+                POOL_CREDITS,
+            )
             await conn.execute(
                 """INSERT INTO credit_transactions (user_id, transaction_type, amount, description)
                    SELECT u, 'purchased', $2, 'Bench credits' FROM unnest($1::bigint[]) u""",
-                payers, POOL_CREDITS)
+                payers,
+                POOL_CREDITS,
+            )
             meetings = await conn.fetch(
                 """INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
                                          scheduled_start, scheduled_end)
@@ -537,14 +636,21 @@ async def seed_pool(dsn: str, reader_id: int, peer_id: int, tag: str) -> dict:
                           date_trunc('hour', now()) - interval '1 day',
                           date_trunc('hour', now()) - interval '23 hours'
                    FROM unnest($1::bigint[], $2::bigint[]) AS t(p, e)
-                   RETURNING id, requester_id""", payers, experts)
+                   RETURNING id, requester_id""",
+                payers,
+                experts,
+            )
             await conn.execute(
                 """INSERT INTO messages (sender_id, receiver_id, content, is_read, created_at)
                    SELECT CASE WHEN g % 2 = 0 THEN $1::bigint ELSE $2::bigint END,
                           CASE WHEN g % 2 = 0 THEN $2::bigint ELSE $1::bigint END,
                           'Conversation message ' || g, true,
                           now() - ($3 - g) * interval '1 minute'
-                   FROM generate_series(1, $3) g""", reader_id, peer_id, CONVERSATION_MESSAGES)
+                   FROM generate_series(1, $3) g""",
+                reader_id,
+                peer_id,
+                CONVERSATION_MESSAGES,
+            )
             await conn.execute(
                 """INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
                                          scheduled_start, scheduled_end)
@@ -557,14 +663,21 @@ async def seed_pool(dsn: str, reader_id: int, peer_id: int, tag: str) -> dict:
                           date_trunc('hour', now()) - (g + 1) * interval '1 day'
                                                     + interval '1 hour'
                    FROM unnest($2::bigint[], $3::bigint[]) WITH ORDINALITY AS t(p, e, g)""",
-                reader_id, payers[:READER_MEETINGS], experts[:READER_MEETINGS])
+                reader_id,
+                payers[:READER_MEETINGS],
+                experts[:READER_MEETINGS],
+            )
         # The planner must see these rows (and the registrations before them), not the
         # statistics of empty tables.
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
-    return {"users": users, "payers": payers, "experts": experts,
-            "meetings": [(r["requester_id"], r["id"]) for r in meetings]}
+    return {
+        "users": users,
+        "payers": payers,
+        "experts": experts,
+        "meetings": [(r["requester_id"], r["id"]) for r in meetings],
+    }
 
 
 def message_pool(pool: dict, n: int) -> list[tuple[str, dict]]:
@@ -581,35 +694,60 @@ def message_pool(pool: dict, n: int) -> list[tuple[str, dict]]:
 
 def transfer_pool(pool: dict) -> list[tuple[str, dict]]:
     """One request per payer: 1 credit for its own meeting."""
-    return [(mint_token(payer), {"meeting_id": meeting_id, "amount": 1})
-            for payer, meeting_id in pool["meetings"]]
+    return [
+        (mint_token(payer), {"meeting_id": meeting_id, "amount": 1})
+        for payer, meeting_id in pool["meetings"]
+    ]
 
 
 def websocket_load(port: int, server_pid: int, dsn: str) -> dict:
-    rows = run_sql(dsn, """INSERT INTO users (username, email, password_hash, first_name)
+    rows = run_sql(
+        dsn,
+        """INSERT INTO users (username, email, password_hash, first_name)
                            SELECT 'ws_' || g, 'ws_' || g || '@example.com', 'x', 'Socket'
-                           FROM generate_series(1, $1) g RETURNING id""", WS_SOCKETS)
+                           FROM generate_series(1, $1) g RETURNING id""",
+        WS_SOCKETS,
+    )
     ids = [r["id"] for r in rows]
-    run_sql(dsn, """INSERT INTO credit_accounts (user_id, balance)
-                    SELECT unnest($1::bigint[]), 0""", ids)
+    run_sql(
+        dsn,
+        """INSERT INTO credit_accounts (user_id, balance)
+                    SELECT unnest($1::bigint[]), 0""",
+        ids,
+    )
     run_sql(dsn, "ANALYZE users, credit_accounts")
-    job = {"url": f"http://127.0.0.1:{port}", "server_pid": server_pid,
-           "users": [[i, mint_token(i)] for i in ids], "senders": WS_SENDERS,
-           "rate": WS_RATE, "seconds": WS_SECONDS, "burst": WS_BURST,
-           "connect_concurrency": 50}
-    done = subprocess.run([sys.executable, str(BENCH / "ws_load.py")], input=json.dumps(job),
-                          capture_output=True, text=True, timeout=WS_SECONDS + 300)
+    job = {
+        "url": f"http://127.0.0.1:{port}",
+        "server_pid": server_pid,
+        "users": [[i, mint_token(i)] for i in ids],
+        "senders": WS_SENDERS,
+        "rate": WS_RATE,
+        "seconds": WS_SECONDS,
+        "burst": WS_BURST,
+        "connect_concurrency": 50,
+    }
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "ws_load.py")],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=WS_SECONDS + 300,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"ws_load failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout)
 
 
-PROFILE_AREAS = [("expertconnect/", "expertconnect (project code)"),
-                 ("tornado/", "tornado (HTTP, routing, iostream)"),
-                 ("jwt/", "pyjwt (token decode)"), ("asyncpg/", "asyncpg"),
-                 ("json/", "json encoding/decoding"), ("logging/", "logging (access log)"),
-                 ("asyncio/", "asyncio event loop and transports"),
-                 ("selectors.py", "epoll wait (idle)")]
+PROFILE_AREAS = [
+    ("expertconnect/", "expertconnect (project code)"),
+    ("tornado/", "tornado (HTTP, routing, iostream)"),
+    ("jwt/", "pyjwt (token decode)"),
+    ("asyncpg/", "asyncpg"),
+    ("json/", "json encoding/decoding"),
+    ("logging/", "logging (access log)"),
+    ("asyncio/", "asyncio event loop and transports"),
+    ("selectors.py", "epoll wait (idle)"),
+]
 
 
 def profile_area(frame: str) -> str:
@@ -630,7 +768,7 @@ def summarize_profile(path: Path, seconds: int) -> dict:
         n = int(count)
         frames = [re.sub(r" \((.*?):\d+\)$", r" (\1)", f) for f in stack.split(";")]
         if not any("run_forever" in f for f in frames):
-            other_threads += n               # executor threads waiting for work, mostly
+            other_threads += n  # executor threads waiting for work, mostly
             continue
         total += n
         own[frames[-1]] += n
@@ -638,10 +776,14 @@ def summarize_profile(path: Path, seconds: int) -> dict:
         for frame in set(frames):
             inclusive[frame] += n
     total = total or 1
-    return {"samples": total, "seconds": seconds, "other_threads": other_threads,
-            "areas": [(a, n / total) for a, n in area.most_common()],
-            "own": [(f, n / total) for f, n in own.most_common(15)],
-            "inclusive": [(f, n / total) for f, n in inclusive.most_common(25)]}
+    return {
+        "samples": total,
+        "seconds": seconds,
+        "other_threads": other_threads,
+        "areas": [(a, n / total) for a, n in area.most_common()],
+        "own": [(f, n / total) for f, n in own.most_common(15)],
+        "inclusive": [(f, n / total) for f, n in inclusive.most_common(25)],
+    }
 
 
 def profile_me(me: Target, server_pid: int) -> dict | None:
@@ -651,10 +793,25 @@ def profile_me(me: Target, server_pid: int) -> dict | None:
         return None
     out = ROOT / "var" / "bench-profile.txt"
     seconds = max(3, SECONDS)
-    spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(server_pid), "--duration",
-                            str(seconds), "--rate", "250", "--format", "raw", "--output",
-                            str(out)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    spy = subprocess.Popen(
+        [
+            str(PY_SPY),
+            "record",
+            "--pid",
+            str(server_pid),
+            "--duration",
+            str(seconds),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.5)
     me.wrk(seconds)
     try:
@@ -674,9 +831,11 @@ def fmt(value, spec=".2f", suffix=""):
 
 
 def rest_table(summary: dict, order: list[str], unavailable: dict[str, str]) -> list[str]:
-    lines = ["| endpoint | req/s | p50 ms | p99 ms | req/s ÷ floor | p50 ÷ floor | p99 ÷ floor "
-             "| req/s by round |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| endpoint | req/s | p50 ms | p99 ms | req/s ÷ floor | p50 ÷ floor | p99 ÷ floor "
+        "| req/s by round |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for name in order:
         if name in unavailable:
             lines.append(f"| {unavailable[name]} | n/a | n/a | n/a | n/a | n/a | n/a | |")
@@ -687,10 +846,12 @@ def rest_table(summary: dict, order: list[str], unavailable: dict[str, str]) -> 
         errors = ""
         if s["non2xx"] or s["socket_errors"]:
             errors = f" ({s['non2xx']} non-2xx, {s['socket_errors']} socket errors)"
-        lines.append(f"| {s['label']}{errors} | {fmt(s['rps'], '.0f')} | {fmt(s['p50'])} | "
-                     f"{fmt(s['p99'])} | {fmt(s.get('rps_ratio'))} | {fmt(s.get('p50_ratio'))} | "
-                     f"{fmt(s.get('p99_ratio'))} | "
-                     f"{', '.join(f'{x:.0f}' for x in s.get('by_round', []))} |")
+        lines.append(
+            f"| {s['label']}{errors} | {fmt(s['rps'], '.0f')} | {fmt(s['p50'])} | "
+            f"{fmt(s['p99'])} | {fmt(s.get('rps_ratio'))} | {fmt(s.get('p50_ratio'))} | "
+            f"{fmt(s.get('p99_ratio'))} | "
+            f"{', '.join(f'{x:.0f}' for x in s.get('by_round', []))} |"
+        )
     return lines
 
 
@@ -707,17 +868,24 @@ def targets_section(r: dict) -> list[str]:
 
     rest = r["rest"]
     if "me" in rest and "fastapi_get" in rest:
-        add(f"GET /api/users/me/ req/s ÷ floor >= FastAPI GET's "
+        add(
+            f"GET /api/users/me/ req/s ÷ floor >= FastAPI GET's "
             f"({rest['fastapi_get']['rps_ratio']:.2f})",
-            rest["me"]["rps_ratio"], rest["fastapi_get"]["rps_ratio"], True)
+            rest["me"]["rps_ratio"],
+            rest["fastapi_get"]["rps_ratio"],
+            True,
+        )
     if "send" in rest:
         add("POST /api/messages/ req/s ÷ floor POST >= 0.50", rest["send"]["rps_ratio"], 0.5, True)
     ws = r.get("ws")
     if ws:
-        add(f"WebSocket p99 at {ws['paced']['rate']}/s, {ws['sockets']} sockets < 10 ms",
-            ws["paced"]["p99_ms"], 10, False)
-        add("WebSocket messages lost = 0", ws["paced"]["lost"] + ws["burst"]["lost"], 0, False,
-            "d")
+        add(
+            f"WebSocket p99 at {ws['paced']['rate']}/s, {ws['sockets']} sockets < 10 ms",
+            ws["paced"]["p99_ms"],
+            10,
+            False,
+        )
+        add("WebSocket messages lost = 0", ws["paced"]["lost"] + ws["burst"]["lost"], 0, False, "d")
         add("memory per idle WebSocket < 20 KB", ws["kb_per_socket"], 20, False, ".1f")
     add("idle server memory < 80 MB", r["idle_rss_kb"] / 1024, 80, False, ".1f")
     if r.get("login"):
@@ -727,8 +895,12 @@ def targets_section(r: dict) -> list[str]:
         if name in r["unavailable"]:
             rows.append(f"| {r['unavailable'][name]}: p50 at scale ÷ empty <= 1.5 | n/a | n/a |")
         elif scale and name in scale["rest"] and name in rest:
-            add(f"{rest[name]['label']} p50 at scale ÷ empty <= 1.5",
-                scale["rest"][name]["p50"] / rest[name]["p50"], 1.5, False)
+            add(
+                f"{rest[name]['label']} p50 at scale ÷ empty <= 1.5",
+                scale["rest"][name]["p50"] / rest[name]["p50"],
+                1.5,
+                False,
+            )
     return ["## Targets (issue 6)", "", "| target | measured | |", "|---|---:|---|", *rows, ""]
 
 
@@ -742,11 +914,15 @@ def machine() -> dict:
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
-    return {"cores": os.cpu_count(), "nproc": subprocess.run(["nproc"], capture_output=True,
-                                                             text=True).stdout.strip(),
-            "model": model, "mem_gib": mem_kb / 1024 / 1024, "kernel": platform.release(),
-            "python": platform.python_version(),
-            "wrk": (wrk_version.split() or ["wrk", "?"])[1]}
+    return {
+        "cores": os.cpu_count(),
+        "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip(),
+        "model": model,
+        "mem_gib": mem_kb / 1024 / 1024,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "wrk": (wrk_version.split() or ["wrk", "?"])[1],
+    }
 
 
 def write_report(r: dict) -> None:
@@ -779,7 +955,7 @@ def write_report(r: dict) -> None:
         f"Write load: each POST /api/messages/ request is one of {POOL_MESSAGE_PAIRS} random "
         f"pairs of {POOL_USERS} seeded users, each POST /api/credits/transfer/ one of "
         f"{POOL_USERS // 2} payers paying 1 credit for its own meeting (each request picks an "
-        "entry at random, bench/wrk/request.lua). The \"(one hot pair)\" rows send every "
+        'entry at random, bench/wrk/request.lua). The "(one hot pair)" rows send every '
         "request between the same two users, so each waits for the previous one's row locks "
         "(event counters, credit accounts). GET /api/messages/?with_user= reads a conversation "
         f"of {CONVERSATION_MESSAGES} seeded messages that no POST adds to; GET /api/meetings/ "
@@ -825,12 +1001,16 @@ def write_report(r: dict) -> None:
             "| phase | sent | received | lost | p50 ms | p99 ms | max ms | delivered msg/s |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for phase, title in (("paced", f"paced {ws['paced']['rate']}/s"),
-                             ("burst", f"burst of {ws['burst']['sent']}")):
+        for phase, title in (
+            ("paced", f"paced {ws['paced']['rate']}/s"),
+            ("burst", f"burst of {ws['burst']['sent']}"),
+        ):
             p = ws[phase]
-            lines.append(f"| {title} | {p['sent']} | {p['received']} | {p['lost']} | "
-                         f"{fmt(p['p50_ms'])} | {fmt(p['p99_ms'])} | {fmt(p['max_ms'])} | "
-                         f"{fmt(p['messages_per_s'], '.0f')} |")
+            lines.append(
+                f"| {title} | {p['sent']} | {p['received']} | {p['lost']} | "
+                f"{fmt(p['p50_ms'])} | {fmt(p['p99_ms'])} | {fmt(p['max_ms'])} | "
+                f"{fmt(p['messages_per_s'], '.0f')} |"
+            )
         lines += [
             "",
             f"- Server RSS before connecting: {ws['rss_before_kb'] / 1024:.1f} MB; with "
@@ -863,8 +1043,10 @@ def write_report(r: dict) -> None:
             if r["rest"][name]["floor"] is None or name.startswith("fastapi"):
                 continue
             empty, big = r["rest"][name]["p50"], scale["rest"][name]["p50"]
-            lines.append(f"| {r['rest'][name]['label']} | {fmt(empty)} | {fmt(big)} | "
-                         f"{fmt(big / empty if empty and big else None)} |")
+            lines.append(
+                f"| {r['rest'][name]['label']} | {fmt(empty)} | {fmt(big)} | "
+                f"{fmt(big / empty if empty and big else None)} |"
+            )
         lines.append("")
     profile = r.get("profile")
     if profile:
@@ -875,13 +1057,16 @@ def write_report(r: dict) -> None:
             f"{profile['seconds']} s of the server under wrk ({profile['other_threads']} samples "
             "in other threads left out). Share of samples:",
             "",
-            "| own time | where |", "|---:|---|",
+            "| own time | where |",
+            "|---:|---|",
             *[f"| {share * 100:.1f} % | {area} |" for area, share in profile["areas"]],
             "",
-            "| own time | frame |", "|---:|---|",
+            "| own time | frame |",
+            "|---:|---|",
             *[f"| {share * 100:.1f} % | `{frame}` |" for frame, share in profile["own"]],
             "",
-            "| inclusive | frame |", "|---:|---|",
+            "| inclusive | frame |",
+            "|---:|---|",
             *[f"| {share * 100:.1f} % | `{frame}` |" for frame, share in profile["inclusive"]],
             "",
         ]
@@ -901,22 +1086,29 @@ def main() -> int:
     asyncio.run(ensure_database(admin, name))
     dsn = with_database(admin, name)
     processes: list[Process] = []
-    report: dict = {"date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-                    "machine": machine(), "unavailable": {}}
-    env_shown = " ".join(f"{k}={os.environ[k]}" for k in sorted(os.environ)
-                         if k.startswith("BENCH_"))
+    report: dict = {
+        "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine(),
+        "unavailable": {},
+    }
+    env_shown = " ".join(
+        f"{k}={os.environ[k]}" for k in sorted(os.environ) if k.startswith("BENCH_")
+    )
     report["command"] = f"{env_shown} make bench".strip()
     try:
         port, floor_port, fastapi_port = free_port(), free_port(), free_port()
-        server = Process("server", [sys.executable, str(ROOT / "server.py"),
-                                    "--config", str(ROOT / "config.yaml")], {
-            "EXPERTCONNECT_DATABASE_DSN": dsn,
-            "EXPERTCONNECT_SERVER_PORT": str(port),
-            "EXPERTCONNECT_AUTH_JWT_SECRET": JWT_SECRET,
-            "EXPERTCONNECT_AUTH_BCRYPT_ROUNDS": str(BCRYPT_ROUNDS),
-            "EXPERTCONNECT_RATE_LIMITS_DEFAULT_PER_MINUTE": "100000000",
-            "EXPERTCONNECT_RATE_LIMITS_AUTH_PER_MINUTE": "100000000",
-        })
+        server = Process(
+            "server",
+            [sys.executable, str(ROOT / "server.py"), "--config", str(ROOT / "config.yaml")],
+            {
+                "EXPERTCONNECT_DATABASE_DSN": dsn,
+                "EXPERTCONNECT_SERVER_PORT": str(port),
+                "EXPERTCONNECT_AUTH_JWT_SECRET": JWT_SECRET,
+                "EXPERTCONNECT_AUTH_BCRYPT_ROUNDS": str(BCRYPT_ROUNDS),
+                "EXPERTCONNECT_RATE_LIMITS_DEFAULT_PER_MINUTE": "100000000",
+                "EXPERTCONNECT_RATE_LIMITS_AUTH_PER_MINUTE": "100000000",
+            },
+        )
         processes.append(server)
         server.wait_ready(port, "/api/health/", None)
         report["postgres"] = run_sql(dsn, "SHOW server_version")[0][0]
@@ -926,71 +1118,169 @@ def main() -> int:
 
         tag = uuid.uuid4().hex[:6]
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            alice, bob, floor_peer = pool.map(lambda n: register(port, f"{n}_{tag}"),
-                                              ["alice", "bob", "floorpeer"])
+            alice, bob, floor_peer = pool.map(
+                lambda n: register(port, f"{n}_{tag}"), ["alice", "bob", "floorpeer"]
+            )
         meeting_id, report["meeting_source"] = create_meeting(port, dsn, alice, bob)
         pool = asyncio.run(seed_pool(dsn, alice["id"], bob["id"], tag))
-        log(f"seeded {len(pool['users'])} pool users, {len(pool['meetings'])} paid meetings, "
-            f"{CONVERSATION_MESSAGES} conversation messages, {READER_MEETINGS} reader meetings")
+        log(
+            f"seeded {len(pool['users'])} pool users, {len(pool['meetings'])} paid meetings, "
+            f"{CONVERSATION_MESSAGES} conversation messages, {READER_MEETINGS} reader meetings"
+        )
         # Enough credits for every transfer of the run, recorded in the ledger as a purchase.
-        run_sql(dsn, """WITH t AS (INSERT INTO credit_transactions
+        run_sql(
+            dsn,
+            """WITH t AS (INSERT INTO credit_transactions
                                        (user_id, transaction_type, amount, description)
                                    VALUES ($1, 'purchased', 1000000000, 'Bench credits'))
                         UPDATE credit_accounts SET balance = balance + 1000000000
-                        WHERE user_id = $1""", alice["id"])
+                        WHERE user_id = $1""",
+            alice["id"],
+        )
 
-        processes.append(Process("floor-tornado", [sys.executable, str(BENCH / "floor_tornado.py"),
-                                                   str(floor_port), dsn, JWT_SECRET]))
-        processes.append(Process("floor-fastapi", [str(BENCH_PY), str(BENCH / "floor_fastapi.py"),
-                                                   str(fastapi_port), dsn, JWT_SECRET]))
+        processes.append(
+            Process(
+                "floor-tornado",
+                [sys.executable, str(BENCH / "floor_tornado.py"), str(floor_port), dsn, JWT_SECRET],
+            )
+        )
+        processes.append(
+            Process(
+                "floor-fastapi",
+                [
+                    str(BENCH_PY),
+                    str(BENCH / "floor_fastapi.py"),
+                    str(fastapi_port),
+                    dsn,
+                    JWT_SECRET,
+                ],
+            )
+        )
         processes[-2].wait_ready(floor_port, "/floor/get", alice["token"])
         processes[-1].wait_ready(fastapi_port, "/floor/get", alice["token"])
 
         token = alice["token"]
         post_body = {"receiver_id": floor_peer["id"], "content": "bench"}
         floors = {
-            "floor_get": Target("floor_get", "floor GET (Tornado)", floor_port, "GET",
-                                "/floor/get", token),
-            "floor_post": Target("floor_post", "floor POST (Tornado)", floor_port, "POST",
-                                 "/floor/post", token, post_body),
+            "floor_get": Target(
+                "floor_get", "floor GET (Tornado)", floor_port, "GET", "/floor/get", token
+            ),
+            "floor_post": Target(
+                "floor_post",
+                "floor POST (Tornado)",
+                floor_port,
+                "POST",
+                "/floor/post",
+                token,
+                post_body,
+            ),
         }
         targets = [
-            Target("fastapi_get", "FastAPI GET", fastapi_port, "GET", "/floor/get", token,
-                   floor="floor_get"),
-            Target("me", "GET /api/users/me/", port, "GET", "/api/users/me/", token,
-                   floor="floor_get"),
-            Target("meetings", "GET /api/meetings/", port, "GET", "/api/meetings/", token,
-                   floor="floor_get"),
-            Target("conversation", "GET /api/messages/?with_user=", port, "GET",
-                   f"/api/messages/?with_user={bob['id']}", token, floor="floor_get"),
-            Target("fastapi_post", "FastAPI POST", fastapi_port, "POST", "/floor/post", token,
-                   post_body, floor="floor_post"),
-            Target("send", f"POST /api/messages/ ({len(pool['users'])} users)", port, "POST",
-                   "/api/messages/", token, floor="floor_post",
-                   pool=message_pool(pool, POOL_MESSAGE_PAIRS)),
-            Target("transfer", f"POST /api/credits/transfer/ ({len(pool['meetings'])} payers)",
-                   port, "POST", "/api/credits/transfer/", token, floor="floor_post",
-                   pool=transfer_pool(pool)),
+            Target(
+                "fastapi_get",
+                "FastAPI GET",
+                fastapi_port,
+                "GET",
+                "/floor/get",
+                token,
+                floor="floor_get",
+            ),
+            Target(
+                "me", "GET /api/users/me/", port, "GET", "/api/users/me/", token, floor="floor_get"
+            ),
+            Target(
+                "meetings",
+                "GET /api/meetings/",
+                port,
+                "GET",
+                "/api/meetings/",
+                token,
+                floor="floor_get",
+            ),
+            Target(
+                "conversation",
+                "GET /api/messages/?with_user=",
+                port,
+                "GET",
+                f"/api/messages/?with_user={bob['id']}",
+                token,
+                floor="floor_get",
+            ),
+            Target(
+                "fastapi_post",
+                "FastAPI POST",
+                fastapi_port,
+                "POST",
+                "/floor/post",
+                token,
+                post_body,
+                floor="floor_post",
+            ),
+            Target(
+                "send",
+                f"POST /api/messages/ ({len(pool['users'])} users)",
+                port,
+                "POST",
+                "/api/messages/",
+                token,
+                floor="floor_post",
+                pool=message_pool(pool, POOL_MESSAGE_PAIRS),
+            ),
+            Target(
+                "transfer",
+                f"POST /api/credits/transfer/ ({len(pool['meetings'])} payers)",
+                port,
+                "POST",
+                "/api/credits/transfer/",
+                token,
+                floor="floor_post",
+                pool=transfer_pool(pool),
+            ),
             # Every request on the same rows (event counters, credit accounts): the cost of
             # contention. The hot message pair is not the pair the conversation GET reads.
-            Target("send_hot", "POST /api/messages/ (one hot pair)", port, "POST",
-                   "/api/messages/", token, {"receiver_id": floor_peer["id"], "content": "bench"},
-                   floor="floor_post"),
-            Target("transfer_hot", "POST /api/credits/transfer/ (one hot pair)", port, "POST",
-                   "/api/credits/transfer/", token, {"meeting_id": meeting_id, "amount": 1},
-                   floor="floor_post"),
+            Target(
+                "send_hot",
+                "POST /api/messages/ (one hot pair)",
+                port,
+                "POST",
+                "/api/messages/",
+                token,
+                {"receiver_id": floor_peer["id"], "content": "bench"},
+                floor="floor_post",
+            ),
+            Target(
+                "transfer_hot",
+                "POST /api/credits/transfer/ (one hot pair)",
+                port,
+                "POST",
+                "/api/credits/transfer/",
+                token,
+                {"meeting_id": meeting_id, "amount": 1},
+                floor="floor_post",
+            ),
         ]
         for target in targets:
-            status, reply = request(target.port, target.method, target.path, body=target.body,
-                                    token=target.token)
+            status, reply = request(
+                target.port, target.method, target.path, body=target.body, token=target.token
+            )
             if status == 404 and target.name == "meetings":
                 report["unavailable"][target.name] = f"{target.label} (answered 404: not merged)"
             elif status >= 300:
                 raise RuntimeError(f"{target.label}: {status} {reply}")
         targets = [t for t in targets if t.name not in report["unavailable"]]
-        report["order"] = ["floor_get", "fastapi_get", "me", "meetings", "conversation",
-                           "floor_post", "fastapi_post", "send", "transfer", "send_hot",
-                           "transfer_hot"]
+        report["order"] = [
+            "floor_get",
+            "fastapi_get",
+            "me",
+            "meetings",
+            "conversation",
+            "floor_post",
+            "fastapi_post",
+            "send",
+            "transfer",
+            "send_hot",
+            "transfer_hot",
+        ]
 
         report["rest"] = run_rounds(targets, floors, "REST")
         report["rest_rss_kb"] = rss_kb(server.pid)
@@ -1006,8 +1296,11 @@ def main() -> int:
         if SCALE:
             log("scale: seeding")
             report["scale"] = asyncio.run(seed_scale(dsn, alice["id"], bob["id"]))
-            project = [t for t in targets
-                       if not t.name.startswith("fastapi") and not t.name.endswith("_hot")]
+            project = [
+                t
+                for t in targets
+                if not t.name.startswith("fastapi") and not t.name.endswith("_hot")
+            ]
             report["scale"]["rest"] = run_rounds(project, floors, "scale")
     finally:
         for process in reversed(processes):

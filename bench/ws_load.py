@@ -46,7 +46,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class Phase:
@@ -61,8 +61,11 @@ class Phase:
         lat = [x * 1000 for x in self.latencies]
         span = (self.last_receive - self.first_send) if self.latencies else None
         return {
-            "sent": len(self.sent), "received": len(lat), "lost": len(self.sent) - len(lat),
-            "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
+            "sent": len(self.sent),
+            "received": len(lat),
+            "lost": len(self.sent) - len(lat),
+            "p50_ms": percentile(lat, 50),
+            "p99_ms": percentile(lat, 99),
             "max_ms": max(lat) if lat else None,
             "mean_ms": statistics.fmean(lat) if lat else None,
             "messages_per_s": len(lat) / span if span else None,
@@ -74,7 +77,7 @@ class Generator:
         self.job = job
         self.base = job["url"].replace("http://", "ws://")
         self.phase: Phase | None = None
-        self.phases: dict[int, Phase] = {}      # seq -> phase it was sent in
+        self.phases: dict[int, Phase] = {}  # seq -> phase it was sent in
         self.pending: set[int] = set()
         self.done = asyncio.Event()
         self.error_frames = 0
@@ -83,8 +86,7 @@ class Generator:
 
     async def connect(self, path: str, token: str):
         request = tornado.httpclient.HTTPRequest(f"{self.base}{path}?token={token}")
-        return await asyncio.wait_for(tornado.websocket.websocket_connect(request),
-                                      CONNECT_TIMEOUT)
+        return await asyncio.wait_for(tornado.websocket.websocket_connect(request), CONNECT_TIMEOUT)
 
     async def read_stream(self, conn, user_id: int) -> None:
         while True:
@@ -100,7 +102,7 @@ class Generator:
             content = message.get("content", "")
             if message.get("receiver_id") != user_id or not content.startswith(PREFIX):
                 continue
-            seq = int(content[len(PREFIX):])
+            seq = int(content[len(PREFIX) :])
             phase = self.phases.get(seq)
             if phase is None or seq not in self.pending:
                 continue
@@ -134,7 +136,7 @@ class Generator:
         if self.pending:
             try:
                 await asyncio.wait_for(self.done.wait(), DRAIN_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         self.pending.clear()
 
@@ -162,7 +164,7 @@ class Generator:
 
         chats = []
         for _ in range(job["senders"]):
-            (uid, tok), (peer, _) = rng.sample(users, 2)
+            (_uid, tok), (peer, _) = rng.sample(users, 2)
             async with gate:
                 conn = await self.connect(f"/ws/chat/{peer}/", tok)
             readers.append(asyncio.ensure_future(self.drain_chat(conn)))
@@ -195,14 +197,18 @@ class Generator:
         for task in readers:
             task.cancel()
         return {
-            "sockets": len(streams), "chat_sockets": len(chats), "fd_limit": fd_limit,
+            "sockets": len(streams),
+            "chat_sockets": len(chats),
+            "fd_limit": fd_limit,
             "connect_seconds": connect_seconds,
-            "rss_before_kb": rss_before, "rss_after_kb": rss_after, "rss_loaded_kb": rss_loaded,
+            "rss_before_kb": rss_before,
+            "rss_after_kb": rss_after,
+            "rss_loaded_kb": rss_loaded,
             "kb_per_socket": (rss_after - rss_before) / len(streams),
-            "paced": {**paced.summary(), "rate": job["rate"],
-                      "send_seconds": paced_send_seconds},
+            "paced": {**paced.summary(), "rate": job["rate"], "send_seconds": paced_send_seconds},
             "burst": {**burst.summary(), "send_seconds": burst_send_seconds},
-            "error_frames": self.error_frames, "closed_early": closed_early,
+            "error_frames": self.error_frames,
+            "closed_early": closed_early,
         }
 
 

@@ -21,13 +21,23 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     request = handler.request
-    access_log.log(level, "%d %s %s (%s) %.2fms", status, request.method, request.path,
-                   request.remote_ip, 1000.0 * request.request_time())
+    access_log.log(
+        level,
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        request.path,
+        request.remote_ip,
+        1000.0 * request.request_time(),
+    )
 
 
 def make_app(services: Services) -> tornado.web.Application:
-    routes = [(pattern, handler, {"services": services})
-              for module in HANDLER_MODULES for pattern, handler in module.ROUTES]
+    routes = [
+        (pattern, handler, {"services": services})
+        for module in HANDLER_MODULES
+        for pattern, handler in module.ROUTES
+    ]
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,

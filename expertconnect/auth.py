@@ -49,13 +49,15 @@ class PasswordHasher:
     async def hash(self, password: str) -> str:
         salt = bcrypt.gensalt(self.rounds)
         hashed = await asyncio.get_running_loop().run_in_executor(
-            self._executor, bcrypt.hashpw, password.encode(), salt)
+            self._executor, bcrypt.hashpw, password.encode(), salt
+        )
         return hashed.decode()
 
     async def check(self, password: str, password_hash: str | None) -> bool:
         stored = password_hash.encode() if password_hash else self._decoy_hash
         matches = await asyncio.get_running_loop().run_in_executor(
-            self._executor, bcrypt.checkpw, password.encode(), stored)
+            self._executor, bcrypt.checkpw, password.encode(), stored
+        )
         return matches and password_hash is not None
 
 
@@ -71,8 +73,12 @@ class TokenIssuer:
 
     def issue(self, user_id: int) -> str:
         now = int(time.time())
-        claims = {"sub": str(user_id), "iat": now, "exp": now + self.ttl_seconds,
-                  "jti": str(uuid.uuid4())}
+        claims = {
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + self.ttl_seconds,
+            "jti": str(uuid.uuid4()),
+        }
         return jwt.encode(claims, self._secret, algorithm=JWT_ALGORITHM)
 
     def decode(self, token: str) -> TokenClaims:
@@ -89,10 +95,14 @@ class TokenIssuer:
 
     def _verify(self, token: str) -> TokenClaims:
         try:
-            claims = jwt.decode(token, self._secret, algorithms=[JWT_ALGORITHM],
-                                options={"require": REQUIRED_CLAIMS})
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[JWT_ALGORITHM],
+                options={"require": REQUIRED_CLAIMS},
+            )
             # Only the exact shapes issue() writes: int() alone would also take " 7", "0_7" or
-            # "٧" as a subject and "7" as an expiry.
+            # an Arabic-Indic digit as a subject and "7" as an expiry.
             sub, exp = claims["sub"], claims["exp"]
             if not (isinstance(sub, str) and sub.isascii() and sub.isdigit()):
                 raise InvalidToken("subject is not a decimal user id")
@@ -120,6 +130,9 @@ def load_or_create_secret(configured: str, var_dir: Path) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
-    log.warning("auth.jwt_secret is not set: generated one into %s; set it in config "
-                "to share tokens between hosts", path)
+    log.warning(
+        "auth.jwt_secret is not set: generated one into %s; set it in config "
+        "to share tokens between hosts",
+        path,
+    )
     return secret

@@ -66,10 +66,15 @@ class AuthCache:
         """LISTEN first, then load the revocations, and only then trust the cache: nothing
         committed in between is missed. Revocations are only ever added (until they expire)."""
         conn = await asyncpg.connect(
-            self.dsn, server_settings={"application_name": "expertconnect-auth-cache"})
+            self.dsn, server_settings={"application_name": "expertconnect-auth-cache"}
+        )
         await conn.add_listener(CHANNEL, self._on_notify)
-        self._revoked.update({r["jti"]: r["expires_at"].timestamp()
-                              for r in await users_q.list_live_revocations(conn)})
+        self._revoked.update(
+            {
+                r["jti"]: r["expires_at"].timestamp()
+                for r in await users_q.list_live_revocations(conn)
+            }
+        )
         self._users.clear()
         self._generation += 1
         self._conn = conn
@@ -81,7 +86,7 @@ class AuthCache:
                 continue
             try:
                 await self._listen()
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("auth cache: cannot LISTEN (%r); reading from the database", exc)
                 continue
             log.info("auth cache: LISTEN connection restored")

@@ -100,15 +100,19 @@ _RULES = {
     "server.port": (lambda v: 0 <= v <= 65535, "a port number 0..65535"),
     "server.max_body_size": (lambda v: v >= 1024, "at least 1024 bytes"),
     "server.event_loop": (lambda v: v in ("uvloop", "asyncio"), "uvloop or asyncio"),
-    "server.trusted_proxies": (lambda v: all(_is_network(x) for x in v),
-                               "a list of IP addresses or networks"),
+    "server.trusted_proxies": (
+        lambda v: all(_is_network(x) for x in v),
+        "a list of IP addresses or networks",
+    ),
     "database.pool_min": (lambda v: v >= 1, "at least 1"),
     "database.pool_max": (lambda v: v >= 1, "at least 1"),
     "database.acquire_timeout": (lambda v: v > 0, "a positive number of seconds"),
     "database.command_timeout": (lambda v: v > 0, "a positive number of seconds"),
     # RFC 7518: an HS256 key shorter than the hash (32 bytes) weakens it.
-    "auth.jwt_secret": (lambda v: v == "" or len(v.encode()) >= 32,
-                        "empty (generated) or at least 32 bytes"),
+    "auth.jwt_secret": (
+        lambda v: v == "" or len(v.encode()) >= 32,
+        "empty (generated) or at least 32 bytes",
+    ),
     "auth.token_ttl_seconds": (lambda v: v >= 60, "at least 60 seconds"),
     "auth.user_cache_size": (lambda v: v >= 0, "zero (off) or more"),
     "auth.bcrypt_threads": (lambda v: v >= 0, "zero (cores - 1) or more"),
@@ -128,8 +132,10 @@ _RULES = {
     "realtime.retention_days": (lambda v: v >= 1, "at least 1 day"),
     "meetings.pending_ttl_hours": (lambda v: 1 <= v <= 8760, "1..8760 hours (a year)"),
     "meetings.expiry_interval_seconds": (lambda v: v > 0, "a positive number of seconds"),
-    "credits.price_usd": (lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
-                          "a positive amount with at most two decimals"),
+    "credits.price_usd": (
+        lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
+        "a positive amount with at most two decimals",
+    ),
 }
 
 
@@ -164,7 +170,7 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
             return float(value)
         if kind is Decimal:
             if isinstance(value, (bool, float)):
-                raise ValueError("write money as a string, e.g. \"1.00\"")
+                raise ValueError('write money as a string, e.g. "1.00"')
             return Decimal(str(value))
         if kind is tuple:
             # A YAML list, or a comma-separated environment value.
@@ -183,8 +189,14 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
 
 
 def _field_types(cls) -> dict[str, type]:
-    hints = {"int": int, "str": str, "float": float, "bool": bool, "Decimal": Decimal,
-             "tuple": tuple}
+    hints = {
+        "int": int,
+        "str": str,
+        "float": float,
+        "bool": bool,
+        "Decimal": Decimal,
+        "tuple": tuple,
+    }
     return {f.name: hints[f.type] for f in dataclasses.fields(cls)}
 
 
@@ -203,8 +215,12 @@ def load_config(path: str | Path | None = "config.yaml", environ=None) -> Config
 
     sections = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "var_dir"}
     section_classes = {
-        "server": ServerConfig, "database": DatabaseConfig, "auth": AuthConfig,
-        "rate_limits": RateLimitConfig, "credits": CreditsConfig, "realtime": RealtimeConfig,
+        "server": ServerConfig,
+        "database": DatabaseConfig,
+        "auth": AuthConfig,
+        "rate_limits": RateLimitConfig,
+        "credits": CreditsConfig,
+        "realtime": RealtimeConfig,
         "meetings": MeetingsConfig,
     }
     for name in raw:

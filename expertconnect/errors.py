@@ -31,7 +31,7 @@ class ValidationError(ApiError):
         self.errors = errors
 
     @classmethod
-    def single(cls, field: str, message: str) -> "ValidationError":
+    def single(cls, field: str, message: str) -> ValidationError:
         return cls({field: [message]})
 
     def body(self) -> dict:
@@ -41,7 +41,9 @@ class ValidationError(ApiError):
 class Unauthorized(ApiError):
     status = 401
 
-    def __init__(self, message: str = "Authentication credentials were not provided or are invalid"):
+    def __init__(
+        self, message: str = "Authentication credentials were not provided or are invalid"
+    ):
         super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
 
 

@@ -21,8 +21,9 @@ class InFlight(tornado.httputil.HTTPServerConnectionDelegate):
 
     def start_request(self, server_conn, request_conn):
         request = _CountedRequest(self)
-        request.inner = self.app.start_request(server_conn,
-                                               _CountedConnection(request_conn, request.done))
+        request.inner = self.app.start_request(
+            server_conn, _CountedConnection(request_conn, request.done)
+        )
         return request
 
     def on_close(self, server_conn) -> None:
@@ -37,11 +38,12 @@ class InFlight(tornado.httputil.HTTPServerConnectionDelegate):
         if self.active == 0:
             self._idle.set()
 
-    async def drained(self, timeout: float) -> bool:
+    async def drained(self, within: float) -> bool:
+        """True once no request is in flight, False if some still are after `within` seconds."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._idle.wait(), within)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
 
@@ -90,5 +92,3 @@ class _CountedConnection:
 
     def __getattr__(self, name):
         return getattr(self._conn, name)
-
-

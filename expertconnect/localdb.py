@@ -26,8 +26,9 @@ class LocalDatabaseError(Exception):
 
 def find_pg_bin() -> Path:
     """The newest installed server's bin directory (Debian keeps them off PATH)."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                        key=lambda p: int(Path(p).parent.parent.name))
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name)
+    )
     if candidates:
         return Path(candidates[-1]).parent
     initdb = shutil.which("initdb")
@@ -35,7 +36,8 @@ def find_pg_bin() -> Path:
         return Path(initdb).resolve().parent
     raise LocalDatabaseError(
         "PostgreSQL server binaries not found: install them (Debian: apt-get install postgresql) "
-        "or set database.dsn to an existing server")
+        "or set database.dsn to an existing server"
+    )
 
 
 def _reachable_by(path: Path, user: pwd.struct_passwd) -> bool:
@@ -92,8 +94,18 @@ def ensure_local_cluster(var_dir: Path) -> str:
     if not (data / "PG_VERSION").exists():
         _prepare_dir(data)
         log.info("creating private PostgreSQL cluster in %s", data)
-        done = _run([str(pg_bin / "initdb"), "-D", str(data), "-U", PG_USER,
-                     "--auth=trust", "--encoding=UTF8", "--no-instructions"])
+        done = _run(
+            [
+                str(pg_bin / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                PG_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ]
+        )
         if done.returncode != 0:
             raise LocalDatabaseError(f"initdb failed: {done.stderr.strip()}")
     status = _run([str(pg_bin / "pg_ctl"), "-D", str(data), "status"])
@@ -101,12 +113,26 @@ def ensure_local_cluster(var_dir: Path) -> str:
         log.info("starting private PostgreSQL cluster in %s", data)
         # No TCP listener: the socket directory is the only way in.
         options = f"-c listen_addresses='' -k {sockets} -c max_connections=200"
-        started = _run([str(pg_bin / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
-                        "-o", options, "-w", "-t", "60", "start"])
+        started = _run(
+            [
+                str(pg_bin / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         if started.returncode != 0:
             raise LocalDatabaseError(
                 f"pg_ctl start failed ({started.stderr.strip() or started.stdout.strip()}); "
-                f"see {root / 'server.log'}")
+                f"see {root / 'server.log'}"
+            )
     return f"postgresql://{PG_USER}@/postgres?host={quote(str(sockets), safe='')}"
 
 

@@ -62,10 +62,13 @@ def _check_edited(known: list[Migration], applied: dict[str, str]) -> None:
         if m is not None and m.checksum != checksum:
             raise MigrationError(
                 f"migration {name} was edited after it was applied (checksum differs); "
-                "add a new migration instead of changing an applied one")
+                "add a new migration instead of changing an applied one"
+            )
 
 
-async def status(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[tuple[str, str]]:
+async def status(
+    conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR
+) -> list[tuple[str, str]]:
     """[(name, 'applied' | 'pending' | 'edited')] for every known migration."""
     applied = await _applied(conn)
     result = []
@@ -95,7 +98,9 @@ async def apply_pending(conn: asyncpg.Connection, directory: Path = MIGRATIONS_D
                 await conn.execute(m.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)",
-                    m.name, m.checksum)
+                    m.name,
+                    m.checksum,
+                )
             log.info("applied migration %s", m.name)
             done.append(m.name)
         return done

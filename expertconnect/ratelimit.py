@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable
 
 
 @dataclass(frozen=True)
@@ -17,8 +17,8 @@ class Decision:
     allowed: bool
     limit: int
     remaining: int
-    reset_at: int        # epoch seconds at which the bucket is full again
-    retry_after: int     # seconds until the next token (0 when allowed)
+    reset_at: int  # epoch seconds at which the bucket is full again
+    retry_after: int  # seconds until the next token (0 when allowed)
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -32,11 +32,17 @@ class Decision:
 
 
 class TokenBucketLimiter:
-    def __init__(self, capacity: int, period: float = 60.0, *, max_entries: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        capacity: int,
+        period: float = 60.0,
+        *,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ):
         self.capacity = capacity
-        self.rate = capacity / period          # tokens per second
+        self.rate = capacity / period  # tokens per second
         self.max_entries = max_entries
         self._clock = clock
         self._wall_clock = wall_clock
@@ -80,8 +86,11 @@ class TokenBucketLimiter:
         """Drop buckets that have refilled; if that is not enough, drop the least recently used
         (erring toward letting requests through) down to 90 % of the cap, so the O(n) sweep
         runs once per max_entries/10 new keys, not on every request."""
-        for key in [k for k, (t, last) in self._buckets.items()
-                    if t + (now - last) * self.rate >= self.capacity]:
+        for key in [
+            k
+            for k, (t, last) in self._buckets.items()
+            if t + (now - last) * self.rate >= self.capacity
+        ]:
             del self._buckets[key]
         target = int(self.max_entries * 0.9)
         while len(self._buckets) > target:

@@ -33,6 +33,6 @@ class Services:
     # Users and revocations in memory, for authentication without a query.
     auth_cache: AuthCache
     # Set with realtime.backend: postgres, to reach sockets held by other processes.
-    relay: "PostgresRelay | None" = None
+    relay: PostgresRelay | None = None
     # server.trusted_proxies, parsed once.
     trusted_proxies: list[IPNetwork] = field(default_factory=list)

@@ -5,15 +5,17 @@ slots of a fixed length."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 Interval = tuple[dt.datetime, dt.datetime]
 
 
 class WeeklyHours(NamedTuple):
     """One user_availability row: 0 = Sunday .. 6 = Saturday, local wall-clock times."""
+
     day_of_week: int
     start_time: dt.time
     end_time: dt.time
@@ -31,8 +33,9 @@ def _local_instant(day: dt.date, time: dt.time, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, time, tzinfo=zone).astimezone(UTC)
 
 
-def availability_intervals(weekly: Iterable[WeeklyHours], zone: ZoneInfo,
-                           start: dt.datetime, end: dt.datetime) -> list[Interval]:
+def availability_intervals(
+    weekly: Iterable[WeeklyHours], zone: ZoneInfo, start: dt.datetime, end: dt.datetime
+) -> list[Interval]:
     """The weekly hours as UTC intervals within [start, end), sorted and merged (an interval
     ending where the next begins is one interval)."""
     by_day: dict[int, list[WeeklyHours]] = {}
@@ -93,8 +96,14 @@ def cut(free: Iterable[Interval], length: dt.timedelta) -> list[Interval]:
     return slots
 
 
-def free_slots(weekly: Iterable[WeeklyHours], zone: ZoneInfo, busy: Iterable[Interval],
-               start: dt.datetime, end: dt.datetime, length: dt.timedelta) -> list[Interval]:
+def free_slots(
+    weekly: Iterable[WeeklyHours],
+    zone: ZoneInfo,
+    busy: Iterable[Interval],
+    start: dt.datetime,
+    end: dt.datetime,
+    length: dt.timedelta,
+) -> list[Interval]:
     """Slots of `length` in [start, end) inside the weekly hours (read in `zone`) and outside
     every busy interval, as sorted UTC intervals."""
     start, end = start.astimezone(UTC), end.astimezone(UTC)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any
 
 from expertconnect.errors import ValidationError
 
@@ -49,8 +50,15 @@ class Form:
     def has(self, field: str) -> bool:
         return field in self.data
 
-    def string(self, field: str, *, required: bool = True, max_length: int = 255,
-               allow_blank: bool = False, default: str | None = None) -> str | None:
+    def string(
+        self,
+        field: str,
+        *,
+        required: bool = True,
+        max_length: int = 255,
+        allow_blank: bool = False,
+        default: str | None = None,
+    ) -> str | None:
         value = self._get(field, required)
         if value is _MISSING:
             return default
@@ -70,8 +78,14 @@ class Form:
             return None
         return value
 
-    def integer(self, field: str, *, required: bool = True, min_value: int | None = None,
-                max_value: int = INT64_MAX) -> int | None:
+    def integer(
+        self,
+        field: str,
+        *,
+        required: bool = True,
+        min_value: int | None = None,
+        max_value: int = INT64_MAX,
+    ) -> int | None:
         value = self._get(field, required)
         if value is _MISSING:
             return None
@@ -102,9 +116,13 @@ class Form:
         if not isinstance(value, str) or value not in choices:
             # The value is echoed only when it is short, clean text: a lone surrogate cannot
             # even be encoded into the response.
-            shown = (f'"{value}" is not a valid choice' if isinstance(value, (str, int))
-                     and len(str(value)) <= 100 and _is_clean_text(str(value)) is None
-                     else "Not a valid choice")
+            shown = (
+                f'"{value}" is not a valid choice'
+                if isinstance(value, (str, int))
+                and len(str(value)) <= 100
+                and _is_clean_text(str(value)) is None
+                else "Not a valid choice"
+            )
             self.error(field, f"{shown}. Choose one of: " + ", ".join(choices) + ".")
             return None
         return value
@@ -138,10 +156,10 @@ class Form:
             self.error(field, "Datetime has wrong format. Use ISO 8601, e.g. 2025-03-23T10:00:00Z.")
             return None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
+            parsed = parsed.replace(tzinfo=dt.UTC)
         try:
-            parsed = parsed.astimezone(dt.timezone.utc)
-        except OverflowError:      # e.g. 9999-12-31T23:00:00-05:00 has no UTC equivalent
+            parsed = parsed.astimezone(dt.UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 has no UTC equivalent
             parsed = None
         # Far enough from datetime's limits that adding days or a time zone cannot overflow.
         if parsed is None or not 1 < parsed.year < 9999:
@@ -182,8 +200,11 @@ class Form:
             return None
         # The bound first: quantize() raises InvalidOperation for a huge value like 1e30.
         if amount >= Decimal("10000000000") or amount != amount.quantize(Decimal("0.01")):
-            self.error(field, "Ensure there are no more than 2 decimal places and 10 digits "
-                              "before the decimal point.")
+            self.error(
+                field,
+                "Ensure there are no more than 2 decimal places and 10 digits "
+                "before the decimal point.",
+            )
             return None
         return amount.quantize(Decimal("0.01"))
 

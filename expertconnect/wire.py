@@ -10,7 +10,7 @@ from decimal import Decimal
 
 def format_timestamp(value: dt.datetime) -> str:
     """UTC with a Z, to the second, as the spec shows: 2025-03-20T10:00:00Z."""
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _default(value):

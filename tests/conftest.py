@@ -80,6 +80,7 @@ def database_dsn():
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
     asyncio.run(drop())
 
 
@@ -100,13 +101,17 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
+    def start(self, timeout: float = 30.0) -> ServerProcess:
         self.port = self.port or _free_port()
         env = {**os.environ, **self.env, "EXPERTCONNECT_SERVER_PORT": str(self.port)}
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "server.py"),
-                                      "--config", str(ROOT / "config.yaml")],
-                                     cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "server.py"), "--config", str(ROOT / "config.yaml")],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -151,8 +156,9 @@ def _server_env(database_dsn: str, overrides: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def server(database_dsn, tmp_path_factory):
-    proc = ServerProcess(_server_env(database_dsn, {}),
-                         tmp_path_factory.mktemp("server") / "server.log").start()
+    proc = ServerProcess(
+        _server_env(database_dsn, {}), tmp_path_factory.mktemp("server") / "server.log"
+    ).start()
     yield proc
     proc.stop()
 
@@ -163,8 +169,9 @@ def start_server(database_dsn, tmp_path):
     counter = itertools.count()
 
     def start(**overrides) -> ServerProcess:
-        proc = ServerProcess(_server_env(database_dsn, overrides),
-                             tmp_path / f"server-{next(counter)}.log").start()
+        proc = ServerProcess(
+            _server_env(database_dsn, overrides), tmp_path / f"server-{next(counter)}.log"
+        ).start()
         started.append(proc)
         return proc
 
@@ -181,8 +188,17 @@ class Response:
     json: object = field(default=None)
 
 
-def _request(base_url: str, method: str, path: str, *, json=None, token=None,
-             headers=None, body: bytes | str | None = None, timeout: float = 30.0) -> Response:
+def _request(
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    json=None,
+    token=None,
+    headers=None,
+    body: bytes | str | None = None,
+    timeout: float = 30.0,
+) -> Response:
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     all_headers = dict(headers or {})
@@ -207,6 +223,7 @@ def _request(base_url: str, method: str, path: str, *, json=None, token=None,
 def api(server):
     def call(method: str, path: str, **kwargs) -> Response:
         return _request(server.url, method, path, **kwargs)
+
     return call
 
 
@@ -233,14 +250,26 @@ def make_user(api):
     def make(**fields) -> User:
         n = next(_user_counter)
         tag = uuid.uuid4().hex[:8]
-        body = {"username": f"user{n}_{tag}", "email": f"user{n}_{tag}@example.com",
-                "password": PASSWORD, "first_name": f"First{n}", "last_name": f"Last{n}"}
+        body = {
+            "username": f"user{n}_{tag}",
+            "email": f"user{n}_{tag}@example.com",
+            "password": PASSWORD,
+            "first_name": f"First{n}",
+            "last_name": f"Last{n}",
+        }
         body.update(fields)
         r = api("POST", "/api/users/register/", json=body)
         assert r.status == 201, r.text
-        return User(id=r.json["id"], username=body["username"], email=body["email"],
-                    password=body["password"], token=r.json["token"],
-                    first_name=body["first_name"], last_name=body["last_name"])
+        return User(
+            id=r.json["id"],
+            username=body["username"],
+            email=body["email"],
+            password=body["password"],
+            token=r.json["token"],
+            first_name=body["first_name"],
+            last_name=body["last_name"],
+        )
+
     return make
 
 
@@ -248,8 +277,9 @@ def make_user(api):
 async def ws(server):
     opened = []
 
-    async def connect(path: str, token: str | None = None, headers: dict | None = None,
-                      url: str | None = None):
+    async def connect(
+        path: str, token: str | None = None, headers: dict | None = None, url: str | None = None
+    ):
         base = (url or server.url).replace("http://", "ws://")
         sep = "&" if "?" in path else "?"
         full = base + path + (f"{sep}token={token}" if token is not None else "")
@@ -263,8 +293,8 @@ async def ws(server):
         conn.close()
 
 
-async def recv(conn, timeout: float = 5.0) -> dict:
-    raw = await asyncio.wait_for(conn.read_message(), timeout)
+async def recv(conn, within: float = 5.0) -> dict:
+    raw = await asyncio.wait_for(conn.read_message(), within)
     assert raw is not None, f"socket closed: {conn.close_code} {conn.close_reason}"
     return jsonlib.loads(raw)
 
@@ -272,14 +302,14 @@ async def recv(conn, timeout: float = 5.0) -> dict:
 async def no_frame(conn, wait: float = 0.3) -> None:
     try:
         raw = await asyncio.wait_for(conn.read_message(), wait)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return
     raise AssertionError(f"unexpected frame: {raw}")
 
 
-async def closed(conn, timeout: float = 5.0) -> int:
+async def closed(conn, within: float = 5.0) -> int:
     """Wait for the server to close the socket; return the close code."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         remaining = deadline - asyncio.get_running_loop().time()
         assert remaining > 0, "socket was not closed"
@@ -301,6 +331,7 @@ class Db:
                 return await getattr(conn, method)(query, *args)
             finally:
                 await conn.close()
+
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, go()).result()
 
@@ -336,8 +367,16 @@ class PrivateCluster:
             pg = pwd.getpwnam(PG_USER)
             for d in (self.root, self.data, self.sockets):
                 os.chown(d, pg.pw_uid, pg.pw_gid)
-        self._pg("initdb", "-D", str(self.data), "-U", PG_USER, "--auth=trust",
-                 "--encoding=UTF8", "--no-instructions")
+        self._pg(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            PG_USER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-instructions",
+        )
 
     @property
     def dsn(self) -> str:
@@ -352,8 +391,19 @@ class PrivateCluster:
 
     def start(self) -> None:
         # No TCP listener: only the private socket directory reaches it.
-        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
-                 "-o", f"-c listen_addresses='' -k {self.sockets}", "-w", "-t", "30", "start")
+        self._pg(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            f"-c listen_addresses='' -k {self.sockets}",
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")

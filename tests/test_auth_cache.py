@@ -4,7 +4,6 @@ by this process, another one or plain SQL, is seen by every process."""
 import time
 
 import jwt
-
 from conftest import _request
 
 
@@ -29,8 +28,9 @@ def test_a_change_made_in_sql_reaches_the_cache(api, make_user, db):
     user = make_user()
     assert api("GET", "/api/users/me/", token=user.token).json["first_name"] == user.first_name
     db.execute("UPDATE users SET first_name = 'Changed' WHERE id = $1", user.id)
-    assert _eventually(lambda: api("GET", "/api/users/me/",
-                                   token=user.token).json["first_name"] == "Changed")
+    assert _eventually(
+        lambda: api("GET", "/api/users/me/", token=user.token).json["first_name"] == "Changed"
+    )
 
 
 def test_logout_through_one_process_is_refused_by_another(start_server, make_user):
@@ -38,16 +38,21 @@ def test_logout_through_one_process_is_refused_by_another(start_server, make_use
     user = make_user()
     assert _request(two.url, "GET", "/api/users/me/", token=user.token).status == 200  # cached
     assert _request(one.url, "POST", "/api/users/logout/", token=user.token).status == 200
-    assert _eventually(lambda: _request(two.url, "GET", "/api/users/me/",
-                                        token=user.token).status == 401)
+    assert _eventually(
+        lambda: _request(two.url, "GET", "/api/users/me/", token=user.token).status == 401
+    )
 
 
 def test_a_revocation_made_in_sql_is_refused(api, make_user, db):
     user = make_user()
-    assert api("GET", "/api/users/me/", token=user.token).status == 200          # cached
+    assert api("GET", "/api/users/me/", token=user.token).status == 200  # cached
     jti = jwt.decode(user.token, options={"verify_signature": False})["jti"]
-    db.execute("INSERT INTO revoked_tokens (jti, user_id, expires_at) "
-               "VALUES ($1::uuid, $2, now() + interval '1 hour')", jti, user.id)
+    db.execute(
+        "INSERT INTO revoked_tokens (jti, user_id, expires_at) "
+        "VALUES ($1::uuid, $2, now() + interval '1 hour')",
+        jti,
+        user.id,
+    )
     assert _eventually(lambda: api("GET", "/api/users/me/", token=user.token).status == 401)
 
 
@@ -62,9 +67,18 @@ def test_a_lost_listener_never_leaves_a_stale_user_and_comes_back(start_server, 
                            AND application_name = 'expertconnect-auth-cache'""")
     assert cut >= 1
     db.execute("UPDATE users SET last_name = 'Rewritten' WHERE id = $1", user.id)
-    assert _eventually(lambda: _request(own.url, "GET", "/api/users/me/",
-                                        token=user.token).json["last_name"] == "Rewritten")
+    assert _eventually(
+        lambda: (
+            _request(own.url, "GET", "/api/users/me/", token=user.token).json["last_name"]
+            == "Rewritten"
+        )
+    )
     # ...and the cache comes back by itself.
     db.execute("UPDATE users SET last_name = 'Again' WHERE id = $1", user.id)
-    assert _eventually(lambda: _request(own.url, "GET", "/api/users/me/",
-                                        token=user.token).json["last_name"] == "Again", 4.0)
+    assert _eventually(
+        lambda: (
+            _request(own.url, "GET", "/api/users/me/", token=user.token).json["last_name"]
+            == "Again"
+        ),
+        4.0,
+    )

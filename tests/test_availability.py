@@ -4,8 +4,12 @@ SLOT_FIELDS = {"id", "user", "day_of_week", "start_time", "end_time"}
 
 
 def _add(api, user, day, start, end):
-    return api("POST", "/api/user-availability/",
-               json={"day_of_week": day, "start_time": start, "end_time": end}, token=user.token)
+    return api(
+        "POST",
+        "/api/user-availability/",
+        json={"day_of_week": day, "start_time": start, "end_time": end},
+        token=user.token,
+    )
 
 
 def test_add_slot_returns_the_spec_item(api, make_user):
@@ -34,8 +38,7 @@ def test_another_users_slots_via_user_id(api, make_user):
     r = api("GET", f"/api/user-availability/?user_id={owner.id}", token=viewer.token)
     assert r.status == 200 and r.json == [slot]
     assert api("GET", "/api/user-availability/", token=viewer.token).json == []
-    missing = api("GET", "/api/user-availability/?user_id=9223372036854775807",
-                  token=viewer.token)
+    missing = api("GET", "/api/user-availability/?user_id=9223372036854775807", token=viewer.token)
     assert missing.status == 404 and missing.json == {"error": "User not found"}
     bad = api("GET", "/api/user-availability/?user_id=abc", token=viewer.token)
     assert bad.status == 400 and set(bad.json["errors"]) == {"user_id"}
@@ -111,5 +114,11 @@ def test_stranger_deleting_my_slot_gets_404_and_it_stays(api, make_user, db):
 
 def test_availability_needs_a_token(api):
     assert api("GET", "/api/user-availability/").status == 401
-    assert api("POST", "/api/user-availability/",
-               json={"day_of_week": 1, "start_time": "09:00", "end_time": "10:00"}).status == 401
+    assert (
+        api(
+            "POST",
+            "/api/user-availability/",
+            json={"day_of_week": 1, "start_time": "09:00", "end_time": "10:00"},
+        ).status
+        == 401
+    )

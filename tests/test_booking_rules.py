@@ -19,7 +19,7 @@ from expertconnect.db.queries import meetings as meetings_q
 NOT_AVAILABLE = {"errors": {"scheduled_start": ["The expert is not available at that time."]}}
 OVERLAP = {"error": "This meeting overlaps another confirmed meeting"}
 EXPIRED_TITLE = "Meeting Request Expired"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -43,9 +43,18 @@ def _at(day: dt.date, hhmm: str, tz=UTC) -> dt.datetime:
 
 
 def request(api, requester, expert, start: dt.datetime, end: dt.datetime):
-    return api("POST", "/api/meetings/", token=requester.token, json={
-        "title": "Architecture review", "expert_id": expert.id, "category_id": 1,
-        "scheduled_start": _iso(start), "scheduled_end": _iso(end)})
+    return api(
+        "POST",
+        "/api/meetings/",
+        token=requester.token,
+        json={
+            "title": "Architecture review",
+            "expert_id": expert.id,
+            "category_id": 1,
+            "scheduled_start": _iso(start),
+            "scheduled_end": _iso(end),
+        },
+    )
 
 
 def book(api, requester, expert, start, end) -> dict:
@@ -55,13 +64,21 @@ def book(api, requester, expert, start, end) -> dict:
 
 
 def set_status(api, user, meeting_id, status):
-    return api("PATCH", f"/api/meetings/{meeting_id}/update_status/", token=user.token,
-               json={"status": status})
+    return api(
+        "PATCH",
+        f"/api/meetings/{meeting_id}/update_status/",
+        token=user.token,
+        json={"status": status},
+    )
 
 
 def add_slot(api, user, day_of_week, start, end):
-    r = api("POST", "/api/user-availability/", token=user.token,
-            json={"day_of_week": day_of_week, "start_time": start, "end_time": end})
+    r = api(
+        "POST",
+        "/api/user-availability/",
+        token=user.token,
+        json={"day_of_week": day_of_week, "start_time": start, "end_time": end},
+    )
     assert r.status == 201, r.text
 
 
@@ -70,6 +87,7 @@ def status_of(db, meeting_id) -> str:
 
 
 # ---------------------------------------------------------------- availability
+
 
 def test_an_expert_without_availability_can_be_booked_at_any_time(api, make_user):
     requester, expert = make_user(), make_user()
@@ -89,11 +107,11 @@ def test_a_request_must_fit_inside_one_slot(api, make_user, db):
 
     tuesday = monday + dt.timedelta(days=1)
     refused = [
-        (_at(monday, "08:30"), _at(monday, "09:30")),      # starts before the slot
-        (_at(monday, "16:30"), _at(monday, "17:30")),      # ends after it
-        (_at(monday, "11:30"), _at(monday, "12:30")),      # spans two touching slots
-        (_at(monday, "07:00"), _at(monday, "08:00")),      # outside every slot
-        (_at(tuesday, "09:00"), _at(tuesday, "10:00")),    # a day with no slot
+        (_at(monday, "08:30"), _at(monday, "09:30")),  # starts before the slot
+        (_at(monday, "16:30"), _at(monday, "17:30")),  # ends after it
+        (_at(monday, "11:30"), _at(monday, "12:30")),  # spans two touching slots
+        (_at(monday, "07:00"), _at(monday, "08:00")),  # outside every slot
+        (_at(tuesday, "09:00"), _at(tuesday, "10:00")),  # a day with no slot
     ]
     for start, end in refused:
         r = request(api, requester, expert, start, end)
@@ -102,8 +120,7 @@ def test_a_request_must_fit_inside_one_slot(api, make_user, db):
     assert db.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1", expert.id) == 3
 
 
-def test_availability_is_read_in_the_experts_time_zone_across_daylight_saving(api, make_user,
-                                                                               db):
+def test_availability_is_read_in_the_experts_time_zone_across_daylight_saving(api, make_user, db):
     requester, expert = make_user(), make_user()
     new_york = zoneinfo.ZoneInfo("America/New_York")
     db.execute("UPDATE users SET timezone = 'America/New_York' WHERE id = $1", expert.id)
@@ -116,8 +133,9 @@ def test_availability_is_read_in_the_experts_time_zone_across_daylight_saving(ap
     for day in (winter, summer):
         book(api, requester, expert, _at(day, "09:00", new_york), _at(day, "10:00", new_york))
         book(api, requester, expert, _at(day, "16:00", new_york), _at(day, "17:00", new_york))
-        r = request(api, requester, expert, _at(day, "08:00", new_york),
-                    _at(day, "09:00", new_york))
+        r = request(
+            api, requester, expert, _at(day, "08:00", new_york), _at(day, "09:00", new_york)
+        )
         assert (r.status, r.json) == (400, NOT_AVAILABLE), day
         # 09:00-10:00 UTC is 04:00/05:00 in New York: read as UTC it would have fitted.
         r = request(api, requester, expert, _at(day, "09:00"), _at(day, "10:00"))
@@ -145,14 +163,24 @@ def test_an_unknown_expert_is_still_a_field_error_on_expert_id(api, make_user, d
     requester = make_user()
     missing = db.fetchval("SELECT max(id) + 1000 FROM users")
     day = _weekday_after(3, 2)
-    r = api("POST", "/api/meetings/", token=requester.token, json={
-        "title": "x", "expert_id": missing, "category_id": 1,
-        "scheduled_start": _iso(_at(day, "10:00")), "scheduled_end": _iso(_at(day, "11:00"))})
+    r = api(
+        "POST",
+        "/api/meetings/",
+        token=requester.token,
+        json={
+            "title": "x",
+            "expert_id": missing,
+            "category_id": 1,
+            "scheduled_start": _iso(_at(day, "10:00")),
+            "scheduled_end": _iso(_at(day, "11:00")),
+        },
+    )
     assert r.status == 400
     assert r.json == {"errors": {"expert_id": ["Expert with this ID does not exist."]}}
 
 
 # ---------------------------------------------------------------- no double booking
+
 
 def test_an_expert_cannot_confirm_two_overlapping_meetings(api, make_user, db):
     expert = make_user()
@@ -212,23 +240,32 @@ def test_nobody_has_two_confirmed_meetings_at_once_even_in_different_roles(api, 
 def test_busy_intervals_follow_the_confirmed_meetings(api, make_user, db):
     requester, expert = make_user(), make_user()
     day = _weekday_after(6, 3)
-    meetings = [book(api, requester, expert, _at(day, f"{h:02d}:00"), _at(day, f"{h:02d}:30"))
-                for h in (8, 9, 10, 11)]
+    meetings = [
+        book(api, requester, expert, _at(day, f"{h:02d}:00"), _at(day, f"{h:02d}:30"))
+        for h in (8, 9, 10, 11)
+    ]
     ids = [m["id"] for m in meetings]
     for m in meetings:
         assert set_status(api, expert, m["id"], "confirmed").status == 200
     assert set_status(api, requester, ids[0], "cancelled").status == 200
     assert set_status(api, requester, ids[1], "completed").status == 200
-    db.execute("UPDATE meetings SET scheduled_end = scheduled_end + interval '5 minutes' "
-               "WHERE id = $1", ids[2])
-    busy = db.fetch("SELECT meeting_id, user_id, lower(during) AS s, upper(during) AS e "
-                    "FROM user_busy_intervals WHERE meeting_id = ANY($1) "
-                    "ORDER BY meeting_id, user_id", ids)
+    db.execute(
+        "UPDATE meetings SET scheduled_end = scheduled_end + interval '5 minutes' WHERE id = $1",
+        ids[2],
+    )
+    busy = db.fetch(
+        "SELECT meeting_id, user_id, lower(during) AS s, upper(during) AS e "
+        "FROM user_busy_intervals WHERE meeting_id = ANY($1) "
+        "ORDER BY meeting_id, user_id",
+        ids,
+    )
     expected = db.fetch(
         """SELECT m.id AS meeting_id, p.user_id, m.scheduled_start AS s, m.scheduled_end AS e
            FROM meetings m CROSS JOIN LATERAL (VALUES (m.requester_id), (m.expert_id)) p (user_id)
            WHERE m.id = ANY($1) AND m.status = 'confirmed'
-           ORDER BY m.id, p.user_id""", ids)
+           ORDER BY m.id, p.user_id""",
+        ids,
+    )
     assert [dict(r) for r in busy] == [dict(r) for r in expected]
     assert {r["meeting_id"] for r in busy} == {ids[2], ids[3]}
 
@@ -254,10 +291,15 @@ def test_the_database_itself_refuses_overlapping_confirmed_meetings(api, make_us
     assert caught.value.constraint_name == "user_busy_intervals_no_overlap_excl"
     # Inserting a confirmed meeting directly is checked the same way.
     with pytest.raises(asyncpg.ExclusionViolationError):
-        db.execute("""INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
+        db.execute(
+            """INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
                                             scheduled_start, scheduled_end)
                       VALUES ('x', $1, $2, 1, 'confirmed', $3, $4)""",
-                   other.id, requester.id, _at(day, "10:50"), _at(day, "11:10"))
+            other.id,
+            requester.id,
+            _at(day, "10:50"),
+            _at(day, "11:10"),
+        )
 
 
 def test_concurrent_confirmations_of_overlapping_requests_exactly_one_wins(api, make_user, db):
@@ -265,13 +307,20 @@ def test_concurrent_confirmations_of_overlapping_requests_exactly_one_wins(api, 
     requesters = [make_user() for _ in range(6)]
     for round_ in range(3):
         day = _weekday_after(10, 1) + dt.timedelta(weeks=round_)
-        meetings = [book(api, r, expert, _at(day, "10:00") + dt.timedelta(minutes=5 * i),
-                         _at(day, "11:00") + dt.timedelta(minutes=5 * i))
-                    for i, r in enumerate(requesters)]
+        meetings = [
+            book(
+                api,
+                r,
+                expert,
+                _at(day, "10:00") + dt.timedelta(minutes=5 * i),
+                _at(day, "11:00") + dt.timedelta(minutes=5 * i),
+            )
+            for i, r in enumerate(requesters)
+        ]
         barrier = threading.Barrier(len(meetings))
         results = {}
 
-        def confirm(meeting):
+        def confirm(meeting, barrier=barrier, results=results):
             barrier.wait()
             results[meeting["id"]] = set_status(api, expert, meeting["id"], "confirmed")
 
@@ -286,12 +335,15 @@ def test_concurrent_confirmations_of_overlapping_requests_exactly_one_wins(api, 
             if mid != winners[0]:
                 assert (r.status, r.json) == (400, OVERLAP)
         ids = [m["id"] for m in meetings]
-        confirmed = db.fetch("SELECT id FROM meetings WHERE id = ANY($1) AND status = 'confirmed'",
-                             ids)
+        confirmed = db.fetch(
+            "SELECT id FROM meetings WHERE id = ANY($1) AND status = 'confirmed'", ids
+        )
         assert [row["id"] for row in confirmed] == winners
         confirmations = db.fetchval(
             """SELECT count(*) FROM notifications
-               WHERE related_id = ANY($1) AND notification_type = 'meeting_confirmed'""", ids)
+               WHERE related_id = ANY($1) AND notification_type = 'meeting_confirmed'""",
+            ids,
+        )
         assert confirmations == 1
 
 
@@ -306,12 +358,14 @@ def test_racing_confirmations_across_roles_exactly_one_wins(api, make_user, db):
         barrier = threading.Barrier(2)
         results = {}
 
-        def confirm(user, meeting):
+        def confirm(user, meeting, barrier=barrier, results=results):
             barrier.wait()
             results[meeting["id"]] = set_status(api, user, meeting["id"], "confirmed")
 
-        threads = [threading.Thread(target=confirm, args=(person, as_expert)),
-                   threading.Thread(target=confirm, args=(expert, as_requester))]
+        threads = [
+            threading.Thread(target=confirm, args=(person, as_expert)),
+            threading.Thread(target=confirm, args=(expert, as_requester)),
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -324,6 +378,7 @@ def test_racing_confirmations_across_roles_exactly_one_wins(api, make_user, db):
 
 # ---------------------------------------------------------------- expiry
 
+
 def _soon(hours=24):
     start = dt.datetime.now(UTC) + dt.timedelta(hours=hours)
     return start, start + dt.timedelta(hours=1)
@@ -331,21 +386,29 @@ def _soon(hours=24):
 
 def age_start(db, meeting_id):
     """Move a meeting's time into the past (the API refuses past times, so after creation)."""
-    db.execute("""UPDATE meetings SET scheduled_start = now() - interval '2 hours',
+    db.execute(
+        """UPDATE meetings SET scheduled_start = now() - interval '2 hours',
                                       scheduled_end = now() - interval '1 hour'
-                  WHERE id = $1""", meeting_id)
+                  WHERE id = $1""",
+        meeting_id,
+    )
 
 
 def age_request(db, meeting_id, hours=49):
-    db.execute("UPDATE meetings SET created_at = now() - make_interval(hours => $2) "
-               "WHERE id = $1", meeting_id, hours)
+    db.execute(
+        "UPDATE meetings SET created_at = now() - make_interval(hours => $2) WHERE id = $1",
+        meeting_id,
+        hours,
+    )
 
 
 def expiry_notices(db, meeting_ids):
     return db.fetch(
         """SELECT * FROM notifications
            WHERE related_id = ANY($1) AND title = $2 ORDER BY related_id, user_id""",
-        meeting_ids, EXPIRED_TITLE)
+        meeting_ids,
+        EXPIRED_TITLE,
+    )
 
 
 def wait_for(condition, timeout=10.0):
@@ -365,16 +428,17 @@ def test_a_due_request_cannot_be_confirmed_even_before_the_task_runs(api, make_u
     for meeting in (past_start, too_old):
         r = set_status(api, expert, meeting["id"], "confirmed")
         assert r.status == 400
-        assert r.json in ({"error": "This meeting request has expired"},
-                          {"error": "Cannot change status from cancelled to confirmed"})
+        assert r.json in (
+            {"error": "This meeting request has expired"},
+            {"error": "Cannot change status from cancelled to confirmed"},
+        )
         assert status_of(db, meeting["id"]) != "confirmed"
     fresh = book(api, requester, expert, *_soon(40))
     age_request(db, fresh["id"], hours=47)
     assert set_status(api, expert, fresh["id"], "confirmed").status == 200
 
 
-def test_stale_requests_are_cancelled_and_both_parties_notified(start_server, make_user, api,
-                                                                 db):
+def test_stale_requests_are_cancelled_and_both_parties_notified(start_server, make_user, api, db):
     requester, expert = make_user(), make_user()
     started = book(api, requester, expert, *_soon())
     old = book(api, requester, expert, *_soon(30))
@@ -384,7 +448,7 @@ def test_stale_requests_are_cancelled_and_both_parties_notified(start_server, ma
     age_start(db, started["id"])
     age_request(db, old["id"])
     age_request(db, fresh["id"], hours=47)
-    age_start(db, confirmed["id"])   # a confirmed meeting that has begun is not a request
+    age_start(db, confirmed["id"])  # a confirmed meeting that has begun is not a request
 
     start_server(MEETINGS_EXPIRY_INTERVAL_SECONDS="1")
     due = [started["id"], old["id"]]
@@ -395,11 +459,13 @@ def test_stale_requests_are_cancelled_and_both_parties_notified(start_server, ma
     assert status_of(db, confirmed["id"]) == "confirmed"
     notices = expiry_notices(db, due)
     assert [(n["related_id"], n["user_id"]) for n in notices] == sorted(
-        (m, u) for m in due for u in (requester.id, expert.id))
+        (m, u) for m in due for u in (requester.id, expert.id)
+    )
     for n in notices:
         assert n["notification_type"] == "meeting_cancelled" and not n["is_read"]
-        assert n["content"] == ("The meeting request 'Architecture review' expired before it "
-                                "was confirmed.")
+        assert n["content"] == (
+            "The meeting request 'Architecture review' expired before it was confirmed."
+        )
     # Through the outbox: each notification is also an event in its user's log.
     for user in (requester, expert):
         events = db.fetch("SELECT payload FROM user_events WHERE user_id = $1", user.id)
@@ -407,35 +473,49 @@ def test_stale_requests_are_cancelled_and_both_parties_notified(start_server, ma
         assert {n["id"] for n in notices if n["user_id"] == user.id} <= pushed
     # The cancelled request is final: the expert can no longer confirm it.
     r = set_status(api, expert, started["id"], "confirmed")
-    assert (r.status, r.json) == (400, {"error": "Cannot change status from cancelled to "
-                                                 "confirmed"})
+    assert (r.status, r.json) == (
+        400,
+        {"error": "Cannot change status from cancelled to confirmed"},
+    )
 
 
 def test_two_processes_expire_each_request_exactly_once(start_server, make_user, db):
     requester, expert = make_user(), make_user()
     count = 60
-    ids = [row["id"] for row in db.fetch(
-        """INSERT INTO meetings (title, requester_id, expert_id, category_id,
+    ids = [
+        row["id"]
+        for row in db.fetch(
+            """INSERT INTO meetings (title, requester_id, expert_id, category_id,
                                  scheduled_start, scheduled_end)
            SELECT 'Stale ' || n, $1, $2, 1, now() + interval '1 day', now() + interval '25 hours'
            FROM generate_series(1, $3) n
-           RETURNING id""", requester.id, expert.id, count)]
+           RETURNING id""",
+            requester.id,
+            expert.id,
+            count,
+        )
+    ]
     for _ in range(2):
         start_server(MEETINGS_EXPIRY_INTERVAL_SECONDS="0.2")
     # Both processes are polling: make every request due at once.
-    db.execute("UPDATE meetings SET created_at = now() - interval '3 days' WHERE id = ANY($1)",
-               ids)
-    wait_for(lambda: db.fetchval("SELECT count(*) FROM meetings WHERE id = ANY($1) "
-                                 "AND status = 'cancelled'", ids) == count)
+    db.execute("UPDATE meetings SET created_at = now() - interval '3 days' WHERE id = ANY($1)", ids)
+    wait_for(
+        lambda: (
+            db.fetchval(
+                "SELECT count(*) FROM meetings WHERE id = ANY($1) AND status = 'cancelled'", ids
+            )
+            == count
+        )
+    )
     wait_for(lambda: len(expiry_notices(db, ids)) >= 2 * count)
 
     notices = expiry_notices(db, ids)
     assert len(notices) == 2 * count
     assert sorted((n["related_id"], n["user_id"]) for n in notices) == sorted(
-        (m, u) for m in ids for u in (requester.id, expert.id))
+        (m, u) for m in ids for u in (requester.id, expert.id)
+    )
     for user in (requester, expert):
-        assert db.fetchval("SELECT count(*) FROM user_events WHERE user_id = $1",
-                           user.id) == count
+        assert db.fetchval("SELECT count(*) FROM user_events WHERE user_id = $1", user.id) == count
 
 
 def test_the_expiry_scan_is_served_by_the_pending_indexes(database_dsn):
@@ -467,11 +547,16 @@ def test_the_expiry_scan_is_served_by_the_pending_indexes(database_dsn):
 
 # ---------------------------------------------------------------- configuration
 
+
 def test_meetings_config_defaults_and_rules(tmp_path):
     config = load_config(None, environ={})
     assert (config.meetings.pending_ttl_hours, config.meetings.expiry_interval_seconds) == (48, 60)
-    for key, value in [("PENDING_TTL_HOURS", "0"), ("PENDING_TTL_HOURS", "1.5"),
-                       ("EXPIRY_INTERVAL_SECONDS", "0"), ("EXPIRY_INTERVAL_SECONDS", "soon")]:
+    for key, value in [
+        ("PENDING_TTL_HOURS", "0"),
+        ("PENDING_TTL_HOURS", "1.5"),
+        ("EXPIRY_INTERVAL_SECONDS", "0"),
+        ("EXPIRY_INTERVAL_SECONDS", "soon"),
+    ]:
         with pytest.raises(ConfigError, match="meetings"):
             load_config(None, environ={f"EXPERTCONNECT_MEETINGS_{key}": value})
     path = tmp_path / "config.yaml"

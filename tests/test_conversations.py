@@ -5,8 +5,12 @@ CONVERSATION_FIELDS = {"user_id", "user_name", "last_message", "unread_count"}
 
 
 def send(api, sender, receiver, content):
-    r = api("POST", "/api/messages/", token=sender.token,
-            json={"receiver_id": receiver.id, "content": content})
+    r = api(
+        "POST",
+        "/api/messages/",
+        token=sender.token,
+        json={"receiver_id": receiver.id, "content": content},
+    )
     assert r.status == 201, r.text
     return r.json
 
@@ -32,7 +36,7 @@ def test_one_row_per_correspondent_latest_first_with_unread_counts(api, make_use
     rows = conversations(api, alice)
     assert summary(rows) == [(carol.id, "c1", 1), (bob.id, "b2", 2)]
     assert all(set(row) == CONVERSATION_FIELDS for row in rows)
-    assert rows[0]["last_message"] == last        # the message object of GET /api/messages/
+    assert rows[0]["last_message"] == last  # the message object of GET /api/messages/
     assert rows[1]["user_name"] == "Bob Stone"
     # The other side: what alice sent is unread by them, not by alice.
     assert summary(conversations(api, bob)) == [(alice.id, "b2", 1)]
@@ -68,7 +72,9 @@ def test_limit_takes_the_latest_conversations(api, make_user):
     for other in others:
         send(api, other, me, f"from {other.id}")
     assert [row["user_id"] for row in conversations(api, me, "?limit=2")] == [
-        others[2].id, others[1].id]
+        others[2].id,
+        others[1].id,
+    ]
     assert len(conversations(api, me)) == 3
     for bad in ["0", "201", "x", "1.5"]:
         r = api("GET", f"/api/conversations/?limit={bad}", token=me.token)

@@ -5,8 +5,16 @@ import concurrent.futures
 import random
 from decimal import Decimal
 
-LEDGER_KEYS = {"id", "user", "username", "transaction_type", "amount", "description",
-               "related_meeting_id", "created_at"}
+LEDGER_KEYS = {
+    "id",
+    "user",
+    "username",
+    "transaction_type",
+    "amount",
+    "description",
+    "related_meeting_id",
+    "created_at",
+}
 
 
 def make_meeting(db, requester, expert, status="confirmed") -> int:
@@ -17,7 +25,10 @@ def make_meeting(db, requester, expert, status="confirmed") -> int:
            VALUES ('Consultation', $1, $2, 1, $3,
                    now() + interval '1 day', now() + interval '1 day 1 hour')
            RETURNING id""",
-        requester.id, expert.id, status)
+        requester.id,
+        expert.id,
+        status,
+    )
 
 
 def balance(api, user) -> int:
@@ -34,14 +45,21 @@ def ledger(api, user, **params) -> list:
 
 
 def purchase(api, user, credits, method="credit_card"):
-    return api("POST", "/api/payments/purchase_credits/", token=user.token,
-               json={"payment_method": method, "amount": f"{credits}.00",
-                     "credits_to_purchase": credits})
+    return api(
+        "POST",
+        "/api/payments/purchase_credits/",
+        token=user.token,
+        json={"payment_method": method, "amount": f"{credits}.00", "credits_to_purchase": credits},
+    )
 
 
 def transfer(api, user, meeting_id, amount=1):
-    return api("POST", "/api/credits/transfer/", token=user.token,
-               json={"meeting_id": meeting_id, "amount": amount})
+    return api(
+        "POST",
+        "/api/credits/transfer/",
+        token=user.token,
+        json={"meeting_id": meeting_id, "amount": amount},
+    )
 
 
 def give_credits(api, user, total):
@@ -54,6 +72,7 @@ def give_credits(api, user, total):
 
 # ---------------------------------------------------------------- balance and ledger
 
+
 def test_a_new_user_has_one_credit_and_its_ledger_entry(api, make_user):
     user = make_user()
     r = api("GET", "/api/credits/balance/", token=user.token)
@@ -63,8 +82,9 @@ def test_a_new_user_has_one_credit_and_its_ledger_entry(api, make_user):
     assert r.json["updated_at"].endswith("Z")
     rows = ledger(api, user)
     assert len(rows) == 1 and set(rows[0]) == LEDGER_KEYS
-    assert [(t["transaction_type"], t["amount"], t["description"]) for t in rows] == \
-        [("initial", 1, "Initial free credit")]
+    assert [(t["transaction_type"], t["amount"], t["description"]) for t in rows] == [
+        ("initial", 1, "Initial free credit")
+    ]
     assert rows[0]["user"] == user.id and rows[0]["username"] == user.username
     assert rows[0]["related_meeting_id"] is None
 
@@ -92,8 +112,16 @@ def test_ledger_is_newest_first_paged_and_private(api, make_user):
 
 def test_ledger_rejects_bad_query_parameters(api, make_user):
     user = make_user()
-    for query in ("limit=0", "limit=201", "limit=abc", "limit=1.5", "before_id=0",
-                  "before_id=-3", "before_id=x", "before_id=99999999999999999999"):
+    for query in (
+        "limit=0",
+        "limit=201",
+        "limit=abc",
+        "limit=1.5",
+        "before_id=0",
+        "before_id=-3",
+        "before_id=x",
+        "before_id=99999999999999999999",
+    ):
         r = api("GET", f"/api/credit-transactions/?{query}", token=user.token)
         assert r.status == 400, query
         assert set(r.json["errors"]) == {query.split("=")[0]}
@@ -101,25 +129,44 @@ def test_ledger_rejects_bad_query_parameters(api, make_user):
 
 # ---------------------------------------------------------------- purchases
 
+
 def test_purchase_records_a_payment_a_ledger_row_and_the_new_balance(api, make_user, db):
     user = make_user()
-    r = api("POST", "/api/payments/purchase_credits/", token=user.token,
-            json={"payment_method": "credit_card", "amount": "10.00", "credits_to_purchase": 10})
+    r = api(
+        "POST",
+        "/api/payments/purchase_credits/",
+        token=user.token,
+        json={"payment_method": "credit_card", "amount": "10.00", "credits_to_purchase": 10},
+    )
     assert r.status == 200, r.text
     assert set(r.json) == {"success", "payment", "transaction", "new_balance"}
     assert r.json["success"] is True and r.json["new_balance"] == 11
     payment = r.json["payment"]
-    assert set(payment) == {"id", "user", "payment_method", "amount", "currency", "status",
-                            "credits_purchased", "transaction_id", "created_at"}
+    assert set(payment) == {
+        "id",
+        "user",
+        "payment_method",
+        "amount",
+        "currency",
+        "status",
+        "credits_purchased",
+        "transaction_id",
+        "created_at",
+    }
     assert payment["user"] == user.id and payment["payment_method"] == "credit_card"
     assert payment["amount"] == "10.00" and payment["currency"] == "USD"
     assert payment["status"] == "completed" and payment["credits_purchased"] == 10
     assert payment["transaction_id"] == f"sim_{payment['id']}_10_10"
     txn = r.json["transaction"]
     assert set(txn) == LEDGER_KEYS
-    assert (txn["user"], txn["username"], txn["transaction_type"], txn["amount"],
-            txn["description"], txn["related_meeting_id"]) == \
-        (user.id, user.username, "purchased", 10, "Purchased 10 credits for $10.00", None)
+    assert (
+        txn["user"],
+        txn["username"],
+        txn["transaction_type"],
+        txn["amount"],
+        txn["description"],
+        txn["related_meeting_id"],
+    ) == (user.id, user.username, "purchased", 10, "Purchased 10 credits for $10.00", None)
     assert balance(api, user) == 11
     assert ledger(api, user)[0] == txn
     assert db.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", user.id) == 1
@@ -127,16 +174,24 @@ def test_purchase_records_a_payment_a_ledger_row_and_the_new_balance(api, make_u
 
 def test_purchase_accepts_the_amount_as_a_number(api, make_user):
     user = make_user()
-    r = api("POST", "/api/payments/purchase_credits/", token=user.token,
-            json={"payment_method": "paypal", "amount": 3, "credits_to_purchase": 3})
+    r = api(
+        "POST",
+        "/api/payments/purchase_credits/",
+        token=user.token,
+        json={"payment_method": "paypal", "amount": 3, "credits_to_purchase": 3},
+    )
     assert r.status == 200, r.text
     assert r.json["payment"]["amount"] == "3.00" and r.json["new_balance"] == 4
 
 
 def test_purchase_with_the_wrong_amount_is_refused_and_changes_nothing(api, make_user, db):
     user = make_user()
-    r = api("POST", "/api/payments/purchase_credits/", token=user.token,
-            json={"payment_method": "credit_card", "amount": "9.99", "credits_to_purchase": 10})
+    r = api(
+        "POST",
+        "/api/payments/purchase_credits/",
+        token=user.token,
+        json={"payment_method": "credit_card", "amount": "9.99", "credits_to_purchase": 10},
+    )
     assert r.status == 400
     assert set(r.json["errors"]) == {"amount"}
     assert "10.00" in r.json["errors"]["amount"][0]
@@ -147,8 +202,12 @@ def test_purchase_with_the_wrong_amount_is_refused_and_changes_nothing(api, make
 def test_purchase_with_an_unknown_payment_method_is_refused(api, make_user):
     user = make_user()
     for method in ("bitcoin", "", "CREDIT_CARD", 1, None):
-        r = api("POST", "/api/payments/purchase_credits/", token=user.token,
-                json={"payment_method": method, "amount": "1.00", "credits_to_purchase": 1})
+        r = api(
+            "POST",
+            "/api/payments/purchase_credits/",
+            token=user.token,
+            json={"payment_method": method, "amount": "1.00", "credits_to_purchase": 1},
+        )
         assert r.status == 400, method
         assert set(r.json["errors"]) == {"payment_method"}
     assert balance(api, user) == 1
@@ -157,15 +216,25 @@ def test_purchase_with_an_unknown_payment_method_is_refused(api, make_user):
 def test_purchase_rejects_bad_types_and_ranges(api, make_user):
     user = make_user()
     for credits in (True, 1.5, "1", 0, -1, 10_001, None, [1]):
-        r = api("POST", "/api/payments/purchase_credits/", token=user.token,
-                json={"payment_method": "credit_card", "amount": "1.00",
-                      "credits_to_purchase": credits})
+        r = api(
+            "POST",
+            "/api/payments/purchase_credits/",
+            token=user.token,
+            json={
+                "payment_method": "credit_card",
+                "amount": "1.00",
+                "credits_to_purchase": credits,
+            },
+        )
         assert r.status == 400, credits
         assert "credits_to_purchase" in r.json["errors"], credits
     for amount in (True, "abc", "1.001", -1, 0, "NaN", "Infinity", [1]):
-        r = api("POST", "/api/payments/purchase_credits/", token=user.token,
-                json={"payment_method": "credit_card", "amount": amount,
-                      "credits_to_purchase": 1})
+        r = api(
+            "POST",
+            "/api/payments/purchase_credits/",
+            token=user.token,
+            json={"payment_method": "credit_card", "amount": amount, "credits_to_purchase": 1},
+        )
         assert r.status == 400, amount
         assert set(r.json["errors"]) == {"amount"}, amount
     r = api("POST", "/api/payments/purchase_credits/", token=user.token, json={})
@@ -176,24 +245,50 @@ def test_purchase_rejects_bad_types_and_ranges(api, make_user):
 
 # ---------------------------------------------------------------- transfers
 
+
 def test_transfer_moves_credits_and_writes_both_ledger_rows(api, make_user, db):
     requester, expert = make_user(), make_user()
     give_credits(api, requester, 5)
     meeting_id = make_meeting(db, requester, expert)
     r = transfer(api, requester, meeting_id, 2)
     assert r.status == 200, r.text
-    assert r.json == {"success": True, "message": "2 credit(s) transferred successfully",
-                      "new_balance": 3}
+    assert r.json == {
+        "success": True,
+        "message": "2 credit(s) transferred successfully",
+        "new_balance": 3,
+    }
     assert balance(api, requester) == 3 and balance(api, expert) == 3
     spent, earned = ledger(api, requester)[0], ledger(api, expert)[0]
-    assert (spent["transaction_type"], spent["amount"], spent["description"],
-            spent["related_meeting_id"], spent["user"], spent["username"]) == \
-        ("spent", 2, "Credit spent for meeting with expert", meeting_id,
-         requester.id, requester.username)
-    assert (earned["transaction_type"], earned["amount"], earned["description"],
-            earned["related_meeting_id"], earned["user"], earned["username"]) == \
-        ("earned", 2, "Credit earned for meeting with requester", meeting_id,
-         expert.id, expert.username)
+    assert (
+        spent["transaction_type"],
+        spent["amount"],
+        spent["description"],
+        spent["related_meeting_id"],
+        spent["user"],
+        spent["username"],
+    ) == (
+        "spent",
+        2,
+        "Credit spent for meeting with expert",
+        meeting_id,
+        requester.id,
+        requester.username,
+    )
+    assert (
+        earned["transaction_type"],
+        earned["amount"],
+        earned["description"],
+        earned["related_meeting_id"],
+        earned["user"],
+        earned["username"],
+    ) == (
+        "earned",
+        2,
+        "Credit earned for meeting with requester",
+        meeting_id,
+        expert.id,
+        expert.username,
+    )
 
 
 def test_transfer_for_a_pending_meeting_is_allowed(api, make_user, db):
@@ -207,9 +302,14 @@ def test_transfer_for_a_pending_meeting_is_allowed(api, make_user, db):
 def _snapshot(db, *users):
     """Every balance and ledger row of `users`, to show that a refusal changed nothing."""
     ids = [u.id for u in users]
-    return (db.fetch("SELECT user_id, balance, updated_at FROM credit_accounts "
-                     "WHERE user_id = ANY($1) ORDER BY user_id", ids),
-            db.fetch("SELECT * FROM credit_transactions WHERE user_id = ANY($1) ORDER BY id", ids))
+    return (
+        db.fetch(
+            "SELECT user_id, balance, updated_at FROM credit_accounts "
+            "WHERE user_id = ANY($1) ORDER BY user_id",
+            ids,
+        ),
+        db.fetch("SELECT * FROM credit_transactions WHERE user_id = ANY($1) ORDER BY id", ids),
+    )
 
 
 def test_a_stranger_gets_404_for_someone_elses_meeting_and_nothing_changes(api, make_user, db):
@@ -270,19 +370,33 @@ def test_transfer_rejects_bad_types_and_ranges(api, make_user, db):
 
 # ---------------------------------------------------------------- concurrency
 
+
 def test_concurrent_transfers_never_overdraw(api, make_user, db):
     requester, expert = make_user(), make_user()
     give_credits(api, requester, 5)
     meeting_id = make_meeting(db, requester, expert)
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
-        statuses = list(pool.map(lambda _: transfer(api, requester, meeting_id, 1).status,
-                                 range(12)))
+        statuses = list(
+            pool.map(lambda _: transfer(api, requester, meeting_id, 1).status, range(12))
+        )
     assert sorted(statuses) == [200] * 5 + [400] * 7
     assert balance(api, requester) == 0 and balance(api, expert) == 6
-    assert db.fetchval("SELECT count(*) FROM credit_transactions "
-                       "WHERE user_id = $1 AND transaction_type = 'spent'", requester.id) == 5
-    assert db.fetchval("SELECT count(*) FROM credit_transactions "
-                       "WHERE user_id = $1 AND transaction_type = 'earned'", expert.id) == 5
+    assert (
+        db.fetchval(
+            "SELECT count(*) FROM credit_transactions "
+            "WHERE user_id = $1 AND transaction_type = 'spent'",
+            requester.id,
+        )
+        == 5
+    )
+    assert (
+        db.fetchval(
+            "SELECT count(*) FROM credit_transactions "
+            "WHERE user_id = $1 AND transaction_type = 'earned'",
+            expert.id,
+        )
+        == 5
+    )
 
 
 def test_the_ledger_explains_every_balance_after_a_mixed_concurrent_workload(api, make_user, db):
@@ -292,8 +406,9 @@ def test_the_ledger_explains_every_balance_after_a_mixed_concurrent_workload(api
     # A meeting in each direction between every pair: transfers cross in both directions.
     # Pending (payable too): these all share one hour, and confirmed meetings of one person
     # may not overlap (0004_booking_rules.sql).
-    meetings = [(a, make_meeting(db, a, b, status="pending"))
-                for a in users for b in users if a is not b]
+    meetings = [
+        (a, make_meeting(db, a, b, status="pending")) for a in users for b in users if a is not b
+    ]
     rng = random.Random(20250320)
     jobs = []
     for _ in range(120):
@@ -306,14 +421,18 @@ def test_the_ledger_explains_every_balance_after_a_mixed_concurrent_workload(api
     def run(job):
         kind, user, arg = job
         if kind == "purchase":
-            return purchase(api, user, arg, method=rng.choice(
-                ["credit_card", "debit_card", "paypal", "bank_transfer"])).status
+            return purchase(
+                api,
+                user,
+                arg,
+                method=rng.choice(["credit_card", "debit_card", "paypal", "bank_transfer"]),
+            ).status
         return transfer(api, user, *arg).status
 
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
         statuses = list(pool.map(run, jobs))
     assert set(statuses) <= {200, 400}
-    assert statuses.count(200) > len(jobs) // 2   # the workload really moved credits
+    assert statuses.count(200) > len(jobs) // 2  # the workload really moved credits
 
     ids = [u.id for u in users]
     rows = db.fetch(
@@ -322,29 +441,40 @@ def test_the_ledger_explains_every_balance_after_a_mixed_concurrent_workload(api
                 - COALESCE(sum(t.amount) FILTER (WHERE t.transaction_type = 'spent'), 0) AS ledger
            FROM credit_accounts a LEFT JOIN credit_transactions t ON t.user_id = a.user_id
            WHERE a.user_id = ANY($1)
-           GROUP BY a.user_id, a.balance""", ids)
+           GROUP BY a.user_id, a.balance""",
+        ids,
+    )
     assert len(rows) == len(users)
     for row in rows:
         assert row["balance"] == row["ledger"], dict(row)
         assert row["balance"] >= 0
     minted = db.fetchval(
         """SELECT sum(amount) FROM credit_transactions
-           WHERE user_id = ANY($1) AND transaction_type IN ('initial', 'purchased')""", ids)
+           WHERE user_id = ANY($1) AND transaction_type IN ('initial', 'purchased')""",
+        ids,
+    )
     assert sum(r["balance"] for r in rows) == minted
-    paid = db.fetchval("SELECT COALESCE(sum(credits_purchased), 0) FROM payments "
-                       "WHERE user_id = ANY($1)", ids)
-    assert minted == paid + len(users)   # each user's 1 initial credit
-    assert db.fetchval("SELECT COALESCE(sum(amount), 0) FROM payments WHERE user_id = ANY($1)",
-                       ids) == Decimal(paid)
+    paid = db.fetchval(
+        "SELECT COALESCE(sum(credits_purchased), 0) FROM payments WHERE user_id = ANY($1)", ids
+    )
+    assert minted == paid + len(users)  # each user's 1 initial credit
+    assert db.fetchval(
+        "SELECT COALESCE(sum(amount), 0) FROM payments WHERE user_id = ANY($1)", ids
+    ) == Decimal(paid)
 
 
 def test_the_expert_is_notified_of_a_payment(api, make_user, db):
     requester, expert = make_user(), make_user()
     meeting_id = make_meeting(db, requester, expert)
-    r = api("POST", "/api/credits/transfer/", token=requester.token,
-            json={"meeting_id": meeting_id, "amount": 1})
+    r = api(
+        "POST",
+        "/api/credits/transfer/",
+        token=requester.token,
+        json={"meeting_id": meeting_id, "amount": 1},
+    )
     assert r.status == 200
     notes = api("GET", "/api/notifications/", token=expert.token).json
     assert [(n["notification_type"], n["related_id"]) for n in notes] == [
-        ("credits_received", meeting_id)]
+        ("credits_received", meeting_id)
+    ]
     assert api("GET", "/api/notifications/", token=requester.token).json == []

@@ -5,8 +5,19 @@ import datetime as dt
 import uuid
 from urllib.parse import quote
 
-CARD_FIELDS = {"id", "username", "first_name", "last_name", "bio", "profile_picture", "timezone",
-               "skills", "average_rating", "review_count", "completed_meetings"}
+CARD_FIELDS = {
+    "id",
+    "username",
+    "first_name",
+    "last_name",
+    "bio",
+    "profile_picture",
+    "timezone",
+    "skills",
+    "average_rating",
+    "review_count",
+    "completed_meetings",
+}
 SKILL_FIELDS = {"id", "category", "category_name", "skill_name", "proficiency_level"}
 DATA_SCIENCE = 3
 
@@ -17,8 +28,12 @@ def tag():
 
 
 def add_skill(api, user, name, category=1, level="expert"):
-    r = api("POST", "/api/user-skills/", token=user.token,
-            json={"category": category, "skill_name": name, "proficiency_level": level})
+    r = api(
+        "POST",
+        "/api/user-skills/",
+        token=user.token,
+        json={"category": category, "skill_name": name, "proficiency_level": level},
+    )
     assert r.status == 201, r.text
     return r.json
 
@@ -44,15 +59,24 @@ def insert_meeting(db, requester, expert, start, end, status):
         """INSERT INTO meetings (title, requester_id, expert_id, category_id, status,
                                  scheduled_start, scheduled_end)
            VALUES ('Session', $1, $2, 1, $3, $4, $5) RETURNING id""",
-        requester.id, expert.id, status, dt.datetime.fromisoformat(start),
-        dt.datetime.fromisoformat(end))
+        requester.id,
+        expert.id,
+        status,
+        dt.datetime.fromisoformat(start),
+        dt.datetime.fromisoformat(end),
+    )
 
 
 def review(db, meeting_id, reviewer, reviewee, rating, text=""):
     return db.fetchval(
         """INSERT INTO reviews (meeting_id, reviewer_id, reviewee_id, rating, review_text)
            VALUES ($1, $2, $3, $4, $5) RETURNING id""",
-        meeting_id, reviewer.id, reviewee.id, rating, text)
+        meeting_id,
+        reviewer.id,
+        reviewee.id,
+        rating,
+        text,
+    )
 
 
 def completed_with_review(db, client, expert, rating, text="", day=1):
@@ -62,6 +86,7 @@ def completed_with_review(db, client, expert, rating, text="", day=1):
 
 
 # ---------------------------------------------------------------- search
+
 
 def test_a_skill_match_ranks_above_a_bio_match(api, make_user):
     word = tag()
@@ -114,6 +139,7 @@ def test_a_query_without_words_finds_nothing_rather_than_failing(api, make_user)
 
 # ---------------------------------------------------------------- filters
 
+
 def test_category_filter_keeps_experts_with_a_skill_in_it(api, make_user):
     word = tag()
     data, dev, client = make_user(last_name=word), make_user(last_name=word), make_user()
@@ -130,23 +156,37 @@ def test_category_filter_keeps_experts_with_a_skill_in_it(api, make_user):
 
 def test_min_rating_uses_the_average_of_reviews_received(api, make_user, db):
     word = tag()
-    good, fair, unrated, client = (make_user(last_name=word), make_user(last_name=word),
-                                   make_user(last_name=word), make_user())
+    good, fair, unrated, client = (
+        make_user(last_name=word),
+        make_user(last_name=word),
+        make_user(last_name=word),
+        make_user(),
+    )
     for expert in (good, fair, unrated):
         add_skill(api, expert, "Design", category=4)
     completed_with_review(db, client, good, 5, day=1)
     completed_with_review(db, client, good, 4, day=2)
     completed_with_review(db, client, good, 4, day=3)
     completed_with_review(db, client, fair, 3, day=4)
-    insert_meeting(db, client, fair, "2027-02-05T10:00:00+00:00", "2027-02-05T11:00:00+00:00",
-                   "confirmed")
+    insert_meeting(
+        db, client, fair, "2027-02-05T10:00:00+00:00", "2027-02-05T11:00:00+00:00", "confirmed"
+    )
     cards = {c["id"]: c for c in experts(api, client.token, q=word)}
-    assert (cards[good.id]["average_rating"], cards[good.id]["review_count"],
-            cards[good.id]["completed_meetings"]) == (4.33, 3, 3)
-    assert (cards[fair.id]["average_rating"], cards[fair.id]["review_count"],
-            cards[fair.id]["completed_meetings"]) == (3.0, 1, 1)
-    assert (cards[unrated.id]["average_rating"], cards[unrated.id]["review_count"],
-            cards[unrated.id]["completed_meetings"]) == (None, 0, 0)
+    assert (
+        cards[good.id]["average_rating"],
+        cards[good.id]["review_count"],
+        cards[good.id]["completed_meetings"],
+    ) == (4.33, 3, 3)
+    assert (
+        cards[fair.id]["average_rating"],
+        cards[fair.id]["review_count"],
+        cards[fair.id]["completed_meetings"],
+    ) == (3.0, 1, 1)
+    assert (
+        cards[unrated.id]["average_rating"],
+        cards[unrated.id]["review_count"],
+        cards[unrated.id]["completed_meetings"],
+    ) == (None, 0, 0)
     assert ids(experts(api, client.token, q=word, min_rating=4)) == [good.id]
     assert ids(experts(api, client.token, q=word, min_rating=3)) == [fair.id, good.id]
     assert ids(experts(api, client.token, q=word, min_rating=4.34)) == []
@@ -158,31 +198,41 @@ def test_available_at_reads_hours_in_the_experts_zone_and_skips_busy_experts(api
     berlin, utc, client = make_user(last_name=word), make_user(last_name=word), make_user()
     for expert in (berlin, utc):
         add_skill(api, expert, "Mentoring", category=2)
-        r = api("POST", "/api/user-availability/", token=expert.token,
-                json={"day_of_week": 1, "start_time": "09:00", "end_time": "11:00"})
+        r = api(
+            "POST",
+            "/api/user-availability/",
+            token=expert.token,
+            json={"day_of_week": 1, "start_time": "09:00", "end_time": "11:00"},
+        )
         assert r.status == 201
-    set_profile(api, berlin, timezone="Europe/Berlin")     # UTC+1 in January
+    set_profile(api, berlin, timezone="Europe/Berlin")  # UTC+1 in January
     # Monday 2027-01-04: 08:30Z is 09:30 in Berlin, 08:30 in UTC.
     assert ids(experts(api, client.token, q=word, available_at="2027-01-04T08:30:00Z")) == [
-        berlin.id]
-    assert ids(experts(api, client.token, q=word, available_at="2027-01-04T10:30:00Z")) == [
-        utc.id]
-    assert ids(experts(api, client.token, q=word,
-                       available_at="2027-01-04T10:00:00+01:00")) == [utc.id, berlin.id]
+        berlin.id
+    ]
+    assert ids(experts(api, client.token, q=word, available_at="2027-01-04T10:30:00Z")) == [utc.id]
+    assert ids(experts(api, client.token, q=word, available_at="2027-01-04T10:00:00+01:00")) == [
+        utc.id,
+        berlin.id,
+    ]
     assert experts(api, client.token, q=word, available_at="2027-01-05T09:30:00Z") == []
     # The end of the hours is not inside them.
     assert ids(experts(api, client.token, q=word, available_at="2027-01-04T11:00:00Z")) == []
 
     # A cancelled meeting frees the time; a pending one (as expert or requester) takes it.
-    insert_meeting(db, client, berlin, "2027-01-04T08:00:00+00:00", "2027-01-04T09:00:00+00:00",
-                   "cancelled")
+    insert_meeting(
+        db, client, berlin, "2027-01-04T08:00:00+00:00", "2027-01-04T09:00:00+00:00", "cancelled"
+    )
     assert ids(experts(api, client.token, q=word, available_at="2027-01-04T08:30:00Z")) == [
-        berlin.id]
-    insert_meeting(db, client, berlin, "2027-01-04T08:00:00+00:00", "2027-01-04T09:00:00+00:00",
-                   "pending")
+        berlin.id
+    ]
+    insert_meeting(
+        db, client, berlin, "2027-01-04T08:00:00+00:00", "2027-01-04T09:00:00+00:00", "pending"
+    )
     assert experts(api, client.token, q=word, available_at="2027-01-04T08:30:00Z") == []
-    insert_meeting(db, utc, client, "2027-01-04T10:00:00+00:00", "2027-01-04T10:45:00+00:00",
-                   "confirmed")
+    insert_meeting(
+        db, utc, client, "2027-01-04T10:00:00+00:00", "2027-01-04T10:45:00+00:00", "confirmed"
+    )
     assert experts(api, client.token, q=word, available_at="2027-01-04T10:30:00Z") == []
     # Without q the same filters apply.
     listed = ids(experts(api, client.token, available_at="2027-01-04T10:50:00Z", limit=200))
@@ -229,11 +279,17 @@ def test_bad_parameters_are_400s(api, make_user):
 
 # ---------------------------------------------------------------- public profile
 
+
 def test_public_profile_shows_the_card_and_reviews_but_no_email(api, make_user, db):
     expert, alice, bob = make_user(), make_user(first_name="Alice", last_name="Ng"), make_user()
     add_skill(api, expert, "Figma", category=4, level="advanced")
-    set_profile(api, expert, bio="Designer", timezone="America/New_York",
-                profile_picture="https://example.com/me.png")
+    set_profile(
+        api,
+        expert,
+        bio="Designer",
+        timezone="America/New_York",
+        profile_picture="https://example.com/me.png",
+    )
     first = completed_with_review(db, alice, expert, 5, "Great session", day=6)
     second = completed_with_review(db, bob, expert, 2, "", day=7)
     r = api("GET", f"/api/users/{expert.id}/", token=alice.token)
@@ -243,16 +299,33 @@ def test_public_profile_shows_the_card_and_reviews_but_no_email(api, make_user, 
     assert "email" not in profile and "balance" not in profile
     assert expert.email not in r.text
     assert (profile["bio"], profile["timezone"], profile["profile_picture"]) == (
-        "Designer", "America/New_York", "https://example.com/me.png")
+        "Designer",
+        "America/New_York",
+        "https://example.com/me.png",
+    )
     assert [s["skill_name"] for s in profile["skills"]] == ["Figma"]
-    assert (profile["average_rating"], profile["review_count"],
-            profile["completed_meetings"]) == (3.5, 2, 2)
+    assert (profile["average_rating"], profile["review_count"], profile["completed_meetings"]) == (
+        3.5,
+        2,
+        2,
+    )
     assert [rv["id"] for rv in profile["reviews"]] == [second, first]
     newest, oldest = profile["reviews"]
-    assert set(oldest) == {"id", "meeting_id", "reviewer_id", "reviewer_name", "rating",
-                           "review_text", "created_at"}
-    assert (oldest["reviewer_id"], oldest["reviewer_name"], oldest["rating"],
-            oldest["review_text"]) == (alice.id, "Alice Ng", 5, "Great session")
+    assert set(oldest) == {
+        "id",
+        "meeting_id",
+        "reviewer_id",
+        "reviewer_name",
+        "rating",
+        "review_text",
+        "created_at",
+    }
+    assert (
+        oldest["reviewer_id"],
+        oldest["reviewer_name"],
+        oldest["rating"],
+        oldest["review_text"],
+    ) == (alice.id, "Alice Ng", 5, "Great session")
     assert newest["reviewer_name"] == bob.name and oldest["created_at"].endswith("Z")
 
 

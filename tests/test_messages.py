@@ -3,13 +3,25 @@ and the notification and events a message leaves behind."""
 
 import json
 
-MESSAGE_FIELDS = {"id", "sender_id", "sender_name", "receiver_id", "receiver_name", "content",
-                  "is_read", "created_at"}
+MESSAGE_FIELDS = {
+    "id",
+    "sender_id",
+    "sender_name",
+    "receiver_id",
+    "receiver_name",
+    "content",
+    "is_read",
+    "created_at",
+}
 
 
 def send(api, sender, receiver, content="Hello there"):
-    r = api("POST", "/api/messages/", token=sender.token,
-            json={"receiver_id": receiver.id, "content": content})
+    r = api(
+        "POST",
+        "/api/messages/",
+        token=sender.token,
+        json={"receiver_id": receiver.id, "content": content},
+    )
     assert r.status == 201, r.text
     return r.json
 
@@ -20,14 +32,18 @@ def ids(rows):
 
 def test_sent_message_has_the_spec_fields_and_both_parties_see_it(api, make_user):
     alice, bob, carol = make_user(), make_user(first_name="", last_name=""), make_user()
-    r = api("POST", "/api/messages/", token=alice.token,
-            json={"receiver_id": bob.id, "content": "  Looking forward to it.  "})
+    r = api(
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={"receiver_id": bob.id, "content": "  Looking forward to it.  "},
+    )
     assert r.status == 201
     message = r.json
     assert set(message) == MESSAGE_FIELDS
     assert (message["sender_id"], message["receiver_id"]) == (alice.id, bob.id)
     assert message["sender_name"] == alice.name
-    assert message["receiver_name"] == bob.username      # no first/last name: the username
+    assert message["receiver_name"] == bob.username  # no first/last name: the username
     assert message["content"] == "Looking forward to it."
     assert message["is_read"] is False and message["created_at"].endswith("Z")
     for user in (alice, bob):
@@ -38,9 +54,18 @@ def test_sent_message_has_the_spec_fields_and_both_parties_see_it(api, make_user
 
 def test_send_ignores_server_owned_fields(api, make_user, db):
     alice, bob, carol = make_user(), make_user(), make_user()
-    r = api("POST", "/api/messages/", token=alice.token,
-            json={"receiver_id": bob.id, "content": "hi", "sender_id": carol.id,
-                  "is_read": True, "id": 999999999})
+    r = api(
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={
+            "receiver_id": bob.id,
+            "content": "hi",
+            "sender_id": carol.id,
+            "is_read": True,
+            "id": 999999999,
+        },
+    )
     assert r.status == 201
     assert r.json["sender_id"] == alice.id and r.json["is_read"] is False
     assert r.json["id"] != 999999999
@@ -50,12 +75,20 @@ def test_send_ignores_server_owned_fields(api, make_user, db):
 
 def test_sending_to_yourself_or_to_nobody_is_a_400_on_receiver_id(api, make_user, db):
     alice = make_user()
-    r = api("POST", "/api/messages/", token=alice.token,
-            json={"receiver_id": alice.id, "content": "note to self"})
+    r = api(
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={"receiver_id": alice.id, "content": "note to self"},
+    )
     assert r.status == 400 and set(r.json["errors"]) == {"receiver_id"}
     missing = db.fetchval("SELECT coalesce(max(id), 0) + 1000 FROM users")
-    r = api("POST", "/api/messages/", token=alice.token,
-            json={"receiver_id": missing, "content": "anyone there?"})
+    r = api(
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={"receiver_id": missing, "content": "anyone there?"},
+    )
     assert r.status == 400
     assert r.json == {"errors": {"receiver_id": ["User with this ID does not exist."]}}
     assert db.fetchval("SELECT count(*) FROM messages WHERE sender_id = $1", alice.id) == 0
@@ -124,15 +157,19 @@ def test_a_message_notifies_the_receiver_and_records_events_for_both(api, make_u
     assert note["is_read"] is False
     assert api("GET", "/api/notifications/", token=alice.token).json == []
 
-    rows = db.fetch("SELECT user_id, seq, event_type, peer_id, payload FROM user_events "
-                    "WHERE user_id = ANY($1::bigint[]) ORDER BY user_id, seq",
-                    [alice.id, bob.id])
+    rows = db.fetch(
+        "SELECT user_id, seq, event_type, peer_id, payload FROM user_events "
+        "WHERE user_id = ANY($1::bigint[]) ORDER BY user_id, seq",
+        [alice.id, bob.id],
+    )
     by_user = {}
     for row in rows:
         by_user.setdefault(row["user_id"], []).append(row)
     assert [r["event_type"] for r in by_user[alice.id]] == ["message.receive"]
-    assert sorted(r["event_type"] for r in by_user[bob.id]) == ["message.receive",
-                                                                "notification.receive"]
+    assert sorted(r["event_type"] for r in by_user[bob.id]) == [
+        "message.receive",
+        "notification.receive",
+    ]
     for user_id, peer in ((alice.id, bob.id), (bob.id, alice.id)):
         event = next(r for r in by_user[user_id] if r["event_type"] == "message.receive")
         assert event["peer_id"] == peer
@@ -158,23 +195,46 @@ def test_mark_read_touches_only_messages_that_user_sent_the_caller(api, make_use
     a3 = send(api, alice, carol, "elsewhere")
     r = api("POST", "/api/messages/mark_read/", token=bob.token, json={"with_user": alice.id})
     assert r.status == 200 and r.json == {"success": True, "marked_read": 2}
-    read = {row["id"]: row["is_read"] for row in db.fetch(
-        "SELECT id, is_read FROM messages WHERE id = ANY($1::bigint[])",
-        [a1["id"], a2["id"], b1["id"], c1["id"], a3["id"]])}
-    assert read == {a1["id"]: True, a2["id"]: True, b1["id"]: False, c1["id"]: False,
-                    a3["id"]: False}
+    read = {
+        row["id"]: row["is_read"]
+        for row in db.fetch(
+            "SELECT id, is_read FROM messages WHERE id = ANY($1::bigint[])",
+            [a1["id"], a2["id"], b1["id"], c1["id"], a3["id"]],
+        )
+    }
+    assert read == {
+        a1["id"]: True,
+        a2["id"]: True,
+        b1["id"]: False,
+        c1["id"]: False,
+        a3["id"]: False,
+    }
     listed = api("GET", f"/api/messages/?with_user={alice.id}", token=bob.token).json
-    assert {m["id"]: m["is_read"] for m in listed} == {a1["id"]: True, a2["id"]: True,
-                                                       b1["id"]: False}
-    event = db.fetchrow("SELECT peer_id, payload FROM user_events "
-                        "WHERE user_id = $1 AND event_type = 'message.read'", alice.id)
+    assert {m["id"]: m["is_read"] for m in listed} == {
+        a1["id"]: True,
+        a2["id"]: True,
+        b1["id"]: False,
+    }
+    event = db.fetchrow(
+        "SELECT peer_id, payload FROM user_events "
+        "WHERE user_id = $1 AND event_type = 'message.read'",
+        alice.id,
+    )
     assert event["peer_id"] == bob.id
-    assert json.loads(event["payload"]) == {"type": "message.read", "reader_id": bob.id,
-                                            "up_to_id": a2["id"]}
+    assert json.loads(event["payload"]) == {
+        "type": "message.read",
+        "reader_id": bob.id,
+        "up_to_id": a2["id"],
+    }
     again = api("POST", "/api/messages/mark_read/", token=bob.token, json={"with_user": alice.id})
     assert again.json == {"success": True, "marked_read": 0}
-    assert db.fetchval("SELECT count(*) FROM user_events "
-                       "WHERE user_id = $1 AND event_type = 'message.read'", alice.id) == 1
+    assert (
+        db.fetchval(
+            "SELECT count(*) FROM user_events WHERE user_id = $1 AND event_type = 'message.read'",
+            alice.id,
+        )
+        == 1
+    )
 
 
 def test_mark_read_validates_with_user(api, make_user):
@@ -216,13 +276,20 @@ def test_pages_are_disjoint_and_in_order(api, make_user):
 
 def test_a_full_page_links_to_the_next_one(api, make_user):
     alice, bob = make_user(), make_user()
-    ids = [api("POST", "/api/messages/", token=alice.token,
-               json={"receiver_id": bob.id, "content": f"m{i}"}).json["id"] for i in range(3)]
+    ids = [
+        api(
+            "POST",
+            "/api/messages/",
+            token=alice.token,
+            json={"receiver_id": bob.id, "content": f"m{i}"},
+        ).json["id"]
+        for i in range(3)
+    ]
     first = api("GET", f"/api/messages/?with_user={alice.id}&limit=2", token=bob.token)
     assert [m["id"] for m in first.json] == [ids[2], ids[1]]
     link = first.headers["Link"]
     assert link.endswith('; rel="next"') and f"before_id={ids[1]}" in link
-    next_url = link[link.index("<") + 1:link.index(">")]
+    next_url = link[link.index("<") + 1 : link.index(">")]
     second = api("GET", next_url, token=bob.token)
     assert [m["id"] for m in second.json] == [ids[0]]
-    assert "Link" not in second.headers            # a short page is the last one
+    assert "Link" not in second.headers  # a short page is the last one

@@ -1,15 +1,27 @@
 """Notifications: listing with the is_read filter, reading one, marking one or all read, and
 the unread count. Messages are the notifications' source here."""
 
-NOTIFICATION_FIELDS = {"id", "user_id", "title", "content", "notification_type", "related_id",
-                       "is_read", "created_at"}
+NOTIFICATION_FIELDS = {
+    "id",
+    "user_id",
+    "title",
+    "content",
+    "notification_type",
+    "related_id",
+    "is_read",
+    "created_at",
+}
 
 
 def notify(api, sender, receiver, count=1):
     """Send `count` messages; returns the receiver's new notifications, newest first."""
     for i in range(count):
-        r = api("POST", "/api/messages/", token=sender.token,
-                json={"receiver_id": receiver.id, "content": f"message {i}"})
+        r = api(
+            "POST",
+            "/api/messages/",
+            token=sender.token,
+            json={"receiver_id": receiver.id, "content": f"message {i}"},
+        )
         assert r.status == 201, r.text
     return api("GET", "/api/notifications/", token=receiver.token).json[:count]
 
@@ -33,8 +45,7 @@ def test_list_has_the_spec_fields_newest_first(api, make_user):
 def test_is_read_filter(api, make_user):
     alice, bob = make_user(), make_user()
     newest, middle, oldest = notify(api, alice, bob, 3)
-    r = api("PATCH", f"/api/notifications/{middle['id']}/", token=bob.token,
-            json={"is_read": True})
+    r = api("PATCH", f"/api/notifications/{middle['id']}/", token=bob.token, json={"is_read": True})
     assert r.status == 200
     unread = api("GET", "/api/notifications/?is_read=false", token=bob.token)
     assert unread.status == 200 and ids(unread.json) == [newest["id"], oldest["id"]]
@@ -61,19 +72,27 @@ def test_get_one_is_404_for_someone_elses_or_a_missing_id(api, make_user, db):
 def test_patch_marks_own_notification_and_sets_updated_at(api, make_user, db):
     alice, bob = make_user(), make_user()
     (note,) = notify(api, alice, bob)
-    db.execute("UPDATE notifications SET updated_at = now() - interval '1 day' WHERE id = $1",
-               note["id"])
-    r = api("PATCH", f"/api/notifications/{note['id']}/", token=bob.token,
-            json={"is_read": True, "title": "hijacked", "user_id": alice.id})
+    db.execute(
+        "UPDATE notifications SET updated_at = now() - interval '1 day' WHERE id = $1", note["id"]
+    )
+    r = api(
+        "PATCH",
+        f"/api/notifications/{note['id']}/",
+        token=bob.token,
+        json={"is_read": True, "title": "hijacked", "user_id": alice.id},
+    )
     assert r.status == 200
     assert set(r.json) == {"id", "is_read", "updated_at"}
     assert r.json["id"] == note["id"] and r.json["is_read"] is True
-    row = db.fetchrow("SELECT is_read, title, user_id, updated_at > now() - interval '1 minute' "
-                      "AS fresh FROM notifications WHERE id = $1", note["id"])
-    assert dict(row) == {"is_read": True, "title": note["title"], "user_id": bob.id,
-                         "fresh": True}
-    back = api("PATCH", f"/api/notifications/{note['id']}/", token=bob.token,
-               json={"is_read": False})
+    row = db.fetchrow(
+        "SELECT is_read, title, user_id, updated_at > now() - interval '1 minute' "
+        "AS fresh FROM notifications WHERE id = $1",
+        note["id"],
+    )
+    assert dict(row) == {"is_read": True, "title": note["title"], "user_id": bob.id, "fresh": True}
+    back = api(
+        "PATCH", f"/api/notifications/{note['id']}/", token=bob.token, json={"is_read": False}
+    )
     assert back.status == 200 and back.json["is_read"] is False
 
 
@@ -89,13 +108,10 @@ def test_patch_requires_a_json_boolean(api, make_user, db):
 def test_patch_on_someone_elses_notification_is_404_and_changes_nothing(api, make_user, db):
     alice, bob = make_user(), make_user()
     (note,) = notify(api, alice, bob)
-    before = db.fetchrow("SELECT is_read, updated_at FROM notifications WHERE id = $1",
-                         note["id"])
-    r = api("PATCH", f"/api/notifications/{note['id']}/", token=alice.token,
-            json={"is_read": True})
+    before = db.fetchrow("SELECT is_read, updated_at FROM notifications WHERE id = $1", note["id"])
+    r = api("PATCH", f"/api/notifications/{note['id']}/", token=alice.token, json={"is_read": True})
     assert r.status == 404 and r.json == {"error": "Notification not found"}
-    after = db.fetchrow("SELECT is_read, updated_at FROM notifications WHERE id = $1",
-                        note["id"])
+    after = db.fetchrow("SELECT is_read, updated_at FROM notifications WHERE id = $1", note["id"])
     assert after == before and after["is_read"] is False
     r = api("PATCH", f"/api/notifications/{10**30}/", token=bob.token, json={"is_read": True})
     assert r.status == 404 and r.json == {"error": "Notification not found"}
@@ -131,13 +147,18 @@ def test_pages_are_disjoint_and_in_order(api, make_user):
     full = ids(api("GET", "/api/notifications/", token=bob.token).json)
     assert len(full) == 5 and full == sorted(full, reverse=True)
     first = ids(api("GET", "/api/notifications/?limit=2", token=bob.token).json)
-    second = ids(api("GET", f"/api/notifications/?limit=2&before_id={first[-1]}",
-                     token=bob.token).json)
-    third = ids(api("GET", f"/api/notifications/?limit=2&before_id={second[-1]}",
-                    token=bob.token).json)
+    second = ids(
+        api("GET", f"/api/notifications/?limit=2&before_id={first[-1]}", token=bob.token).json
+    )
+    third = ids(
+        api("GET", f"/api/notifications/?limit=2&before_id={second[-1]}", token=bob.token).json
+    )
     assert first + second + third == full and [len(first), len(second), len(third)] == [2, 2, 1]
-    unread = ids(api("GET", f"/api/notifications/?is_read=false&limit=2&before_id={full[1]}",
-                     token=bob.token).json)
+    unread = ids(
+        api(
+            "GET", f"/api/notifications/?is_read=false&limit=2&before_id={full[1]}", token=bob.token
+        ).json
+    )
     assert unread == full[2:4]
     r = api("GET", "/api/notifications/?limit=500", token=bob.token)
     assert r.status == 400 and set(r.json["errors"]) == {"limit"}

@@ -15,23 +15,84 @@ DOCUMENT = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
 
 # The spec's documented fields (shared/spec/api.md), endpoint by endpoint: the contract.
 AUTH = {"id", "username", "email", "first_name", "last_name", "token"}
-USER = {"id", "username", "email", "first_name", "last_name", "bio", "profile_picture",
-        "date_joined"}
+USER = {
+    "id",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "bio",
+    "profile_picture",
+    "date_joined",
+}
 SKILL = {"id", "user", "category", "category_name", "skill_name", "proficiency_level"}
 SLOT = {"id", "user", "day_of_week", "start_time", "end_time"}
-TRANSACTION = {"id", "user", "username", "transaction_type", "amount", "description",
-               "related_meeting_id", "created_at"}
-PAYMENT = {"id", "user", "payment_method", "amount", "currency", "status", "credits_purchased",
-           "transaction_id", "created_at"}
-MEETING = {"id", "title", "description", "requester_id", "requester_name", "expert_id",
-           "expert_name", "status", "category_id", "category_name", "scheduled_start",
-           "scheduled_end", "created_at"}
-MEETING_REVIEW = {"id", "reviewer_id", "reviewer_name", "reviewee_id", "reviewee_name", "rating",
-                  "review_text", "created_at"}
-MESSAGE = {"id", "sender_id", "sender_name", "receiver_id", "receiver_name", "content",
-           "is_read", "created_at"}
-NOTIFICATION = {"id", "user_id", "title", "content", "notification_type", "related_id",
-                "is_read", "created_at"}
+TRANSACTION = {
+    "id",
+    "user",
+    "username",
+    "transaction_type",
+    "amount",
+    "description",
+    "related_meeting_id",
+    "created_at",
+}
+PAYMENT = {
+    "id",
+    "user",
+    "payment_method",
+    "amount",
+    "currency",
+    "status",
+    "credits_purchased",
+    "transaction_id",
+    "created_at",
+}
+MEETING = {
+    "id",
+    "title",
+    "description",
+    "requester_id",
+    "requester_name",
+    "expert_id",
+    "expert_name",
+    "status",
+    "category_id",
+    "category_name",
+    "scheduled_start",
+    "scheduled_end",
+    "created_at",
+}
+MEETING_REVIEW = {
+    "id",
+    "reviewer_id",
+    "reviewer_name",
+    "reviewee_id",
+    "reviewee_name",
+    "rating",
+    "review_text",
+    "created_at",
+}
+MESSAGE = {
+    "id",
+    "sender_id",
+    "sender_name",
+    "receiver_id",
+    "receiver_name",
+    "content",
+    "is_read",
+    "created_at",
+}
+NOTIFICATION = {
+    "id",
+    "user_id",
+    "title",
+    "content",
+    "notification_type",
+    "related_id",
+    "is_read",
+    "created_at",
+}
 
 # (method, path) -> (success status, fields of the object or of each list item, nested fields).
 SPEC_RESPONSES = {
@@ -49,8 +110,10 @@ SPEC_RESPONSES = {
     ("post", "/api/credits/transfer/"): ("200", {"success", "message", "new_balance"}, {}),
     ("get", "/api/credit-transactions/"): ("200", TRANSACTION, {}),
     ("post", "/api/payments/purchase_credits/"): (
-        "200", {"success", "payment", "transaction", "new_balance"},
-        {"payment": PAYMENT, "transaction": TRANSACTION}),
+        "200",
+        {"success", "payment", "transaction", "new_balance"},
+        {"payment": PAYMENT, "transaction": TRANSACTION},
+    ),
     ("get", "/api/meetings/"): ("200", MEETING, {}),
     ("post", "/api/meetings/"): ("201", MEETING, {}),
     ("get", "/api/meetings/{id}/"): ("200", MEETING | {"reviews"}, {"reviews": MEETING_REVIEW}),
@@ -64,19 +127,42 @@ SPEC_RESPONSES = {
 
 # Endpoints the spec does not have, field for field as the code answers them (the handlers in
 # expertconnect/handlers/experts.py and messages.py, the queries behind them).
-CARD = {"id", "username", "first_name", "last_name", "bio", "profile_picture", "timezone",
-        "skills", "average_rating", "review_count", "completed_meetings"}
+CARD = {
+    "id",
+    "username",
+    "first_name",
+    "last_name",
+    "bio",
+    "profile_picture",
+    "timezone",
+    "skills",
+    "average_rating",
+    "review_count",
+    "completed_meetings",
+}
 CARD_SKILL = {"id", "category", "category_name", "skill_name", "proficiency_level"}
-RECEIVED_REVIEW = {"id", "meeting_id", "reviewer_id", "reviewer_name", "rating", "review_text",
-                   "created_at"}
+RECEIVED_REVIEW = {
+    "id",
+    "meeting_id",
+    "reviewer_id",
+    "reviewer_name",
+    "rating",
+    "review_text",
+    "created_at",
+}
 ADDED_RESPONSES = {
     ("get", "/api/experts/"): ("200", CARD, {"skills": CARD_SKILL}),
-    ("get", "/api/users/{id}/"): ("200", CARD | {"reviews"},
-                                  {"skills": CARD_SKILL, "reviews": RECEIVED_REVIEW}),
+    ("get", "/api/users/{id}/"): (
+        "200",
+        CARD | {"reviews"},
+        {"skills": CARD_SKILL, "reviews": RECEIVED_REVIEW},
+    ),
     ("get", "/api/users/{id}/slots/"): ("200", {"start", "end"}, {}),
     ("get", "/api/conversations/"): (
-        "200", {"user_id", "user_name", "last_message", "unread_count"},
-        {"last_message": MESSAGE}),
+        "200",
+        {"user_id", "user_name", "last_message", "unread_count"},
+        {"last_message": MESSAGE},
+    ),
 }
 RESPONSES = SPEC_RESPONSES | ADDED_RESPONSES
 
@@ -108,14 +194,20 @@ def route_table() -> set[tuple[str, str]]:
             if pattern.startswith("/ws/"):
                 continue
             path = re.sub(r"\([^)]*\)", "{id}", pattern)
-            own = [c for c in handler.__mro__ if issubclass(c, BaseHandler) and c is not BaseHandler]
+            own = [
+                c for c in handler.__mro__ if issubclass(c, BaseHandler) and c is not BaseHandler
+            ]
             table |= {(m, path) for m in HTTP_METHODS if any(m in vars(c) for c in own)}
     return table
 
 
 def documented_operations() -> set[tuple[str, str]]:
-    return {(method, path) for path, item in DOCUMENT["paths"].items() for method in item
-            if method not in ("parameters", "summary", "description")}
+    return {
+        (method, path)
+        for path, item in DOCUMENT["paths"].items()
+        for method in item
+        if method not in ("parameters", "summary", "description")
+    }
 
 
 def test_the_document_has_exactly_the_routes_and_methods_of_the_app():
@@ -163,7 +255,7 @@ def test_every_response_object_refuses_unknown_fields_so_drift_is_caught():
     checked = 0
     for where, schema in _response_schemas():
         if where.startswith("GET /api/openapi.json"):
-            continue            # the document itself: described loosely on purpose
+            continue  # the document itself: described loosely on purpose
         walk(where, schema)
         checked += 1
     assert checked > 80
@@ -171,10 +263,15 @@ def test_every_response_object_refuses_unknown_fields_so_drift_is_caught():
 
 def test_errors_and_limits_are_documented_with_their_shapes():
     errors = DOCUMENT["components"]["responses"]
-    assert {s["$ref"] for s in errors["BadRequest"]["content"]["application/json"]["schema"]
-            ["oneOf"]} == {"#/components/schemas/Error", "#/components/schemas/ValidationErrors"}
+    assert {
+        s["$ref"] for s in errors["BadRequest"]["content"]["application/json"]["schema"]["oneOf"]
+    } == {"#/components/schemas/Error", "#/components/schemas/ValidationErrors"}
     assert set(errors["TooManyRequests"]["headers"]) == {
-        "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"}
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+        "Retry-After",
+    }
     for path, item in DOCUMENT["paths"].items():
         for method, operation in item.items():
             public = operation.get("security") == []

@@ -2,7 +2,8 @@
 
 The test seeds the session's database with set-based SQL (2,000 users of its own, 100k
 messages, 20k meetings, 50k notifications, 50k ledger rows, 50k events, skills, availability and
-reviews), runs VACUUM ANALYZE, then EXPLAINs each list statement exactly as its query module sends it
+reviews), runs VACUUM ANALYZE, then EXPLAINs each list statement exactly as its query module
+sends it
 (the real function, called with a connection that prefixes EXPLAIN) for a typical user and for
 a busy one holding 1 % of every table. Sequential scans are NOT priced out: with real
 statistics, a plan that reads one of the big tables sequentially is a plan production would run.
@@ -33,7 +34,13 @@ from expertconnect.db.queries import reviews as reviews_q
 from expertconnect.db.queries import skills as skills_q
 
 USERS, MESSAGES, MEETINGS, NOTIFICATIONS, LEDGER, EVENTS = (
-    2_000, 100_000, 20_000, 50_000, 50_000, 50_000)
+    2_000,
+    100_000,
+    20_000,
+    50_000,
+    50_000,
+    50_000,
+)
 # The busy user (index 0) sends and receives 1 % of the messages, requests and hosts 1 % of the
 # meetings, holds 1 % of the notifications, ledger rows and events; its peer is user 1.
 BUSY_EVERY = 100
@@ -123,9 +130,20 @@ SEED_SQL = [
        FROM meetings m JOIN qp_users u ON u.id = m.requester_id
        WHERE m.status = 'completed'""",
 ]
-VACUUMED = ["users", "messages", "meetings", "notifications", "credit_transactions",
-            "credit_accounts", "user_events", "user_event_counters", "user_skills",
-            "user_availability", "reviews", "user_busy_intervals"]
+VACUUMED = [
+    "users",
+    "messages",
+    "meetings",
+    "notifications",
+    "credit_transactions",
+    "credit_accounts",
+    "user_events",
+    "user_event_counters",
+    "user_skills",
+    "user_availability",
+    "reviews",
+    "user_busy_intervals",
+]
 
 
 class Explain:
@@ -156,9 +174,9 @@ def nodes(plan: dict):
 
 def outline(plan: dict, depth: int = 0) -> str:
     """The plan as indented lines of node type, relation and index (for failure messages)."""
-    line = "  " * depth + " ".join(str(plan[k]) for k in ("Node Type", "Relation Name",
-                                                           "Index Name", "Plan Rows")
-                                    if k in plan)
+    line = "  " * depth + " ".join(
+        str(plan[k]) for k in ("Node Type", "Relation Name", "Index Name", "Plan Rows") if k in plan
+    )
     return "\n".join([line, *(outline(child, depth + 1) for child in plan.get("Plans", []))])
 
 
@@ -175,13 +193,19 @@ def scans(plan: dict) -> tuple[set[str], set[str]]:
 
 async def seed(conn) -> list[int]:
     tag = "qp" + uuid.uuid4().hex[:8]
-    ids = [r["id"] for r in await conn.fetch(
-        """INSERT INTO users (username, email, password_hash, first_name, last_name, bio)
+    ids = [
+        r["id"]
+        for r in await conn.fetch(
+            """INSERT INTO users (username, email, password_hash, first_name, last_name, bio)
            SELECT $1 || '_' || g, $1 || '_' || g || '@example.com', 'x', 'Plan', 'User ' || g,
                   'Advises on planning, number ' || g
            FROM generate_series(1, $2) g
            ORDER BY g
-           RETURNING id""", tag, USERS)]
+           RETURNING id""",
+            tag,
+            USERS,
+        )
+    ]
     async with conn.transaction():
         for statement in SEED_SQL:
             args = (tag,) if "user_skills (" in statement else (ids,) if "$1" in statement else ()
@@ -194,92 +218,154 @@ async def seed(conn) -> list[int]:
     return ids, tag
 
 
-# (name, call, indexes that must appear in the plan; a tuple: one of them). Each call gets the EXPLAIN connection,
-# the user (busy or typical) and the busy user's peer; tag_word is the seeded skill prefix.
+# (name, call, indexes that must appear in the plan; a tuple: one of them). Each call gets the
+# EXPLAIN connection, the user (busy or typical) and the busy user's peer; tag_word is the seeded
+# skill prefix.
 def list_queries(tag_word: str):
     page = {"limit": 50, "before_id": None}
     return [
-        ("meetings, both roles",
-         lambda c, u, p: meetings_q.list_meetings_of_participant(c, u, status=None, **page),
-         {"meetings_requester_id_id_idx", "meetings_expert_id_id_idx"}),
-        ("meetings, both roles, one status",
-         lambda c, u, p: meetings_q.list_meetings_of_participant(c, u, status="pending", **page),
-         # For an open status the partial indexes of open meetings serve as well.
-         {("meetings_requester_id_id_idx", "meetings_requester_active_start_idx"),
-          ("meetings_expert_id_id_idx", "meetings_expert_active_start_idx")}),
-        ("meetings as requester",
-         lambda c, u, p: meetings_q.list_meetings_as_requester(c, u, status=None, **page),
-         {"meetings_requester_id_id_idx"}),
-        ("meetings as expert, one status",
-         lambda c, u, p: meetings_q.list_meetings_as_expert(c, u, status="completed", **page),
-         {"meetings_expert_id_id_idx"}),
-        ("all my messages",
-         lambda c, u, p: messages_q.list_messages(c, u, **page),
-         {"messages_sender_id_id_idx", "messages_receiver_id_id_idx"}),
-        ("all my messages, second page",
-         lambda c, u, p: messages_q.list_messages(c, u, limit=50, before_id=90_000_000),
-         {"messages_sender_id_id_idx", "messages_receiver_id_id_idx"}),
-        ("conversation",
-         lambda c, u, p: messages_q.list_conversation(c, u, p, **page),
-         {"messages_sender_receiver_id_idx"}),
-        ("conversations list",
-         lambda c, u, p: messages_q.list_conversations(c, u, limit=50),
-         {("messages_sender_receiver_id_idx", "messages_sender_id_id_idx"),
-          "messages_receiver_id_id_idx"}),
-        ("notifications, all",
-         lambda c, u, p: notifications_q.list_notifications(c, u, **page),
-         {"notifications_user_id_id_idx"}),
-        ("notifications, unread",
-         lambda c, u, p: notifications_q.list_unread_notifications(c, u, **page),
-         {"notifications_user_id_unread_idx"}),
-        ("notifications, read",
-         lambda c, u, p: notifications_q.list_read_notifications(c, u, **page),
-         {"notifications_user_id_id_idx"}),
-        ("credit transactions",
-         lambda c, u, p: credits_q.list_transactions(c, u, **page),
-         {"credit_transactions_user_id_id_idx"}),
-        ("event replay",
-         lambda c, u, p: events_q.list_events_after(
-             c, u, 10, ["message.receive", "notification.receive"], None, 500),
-         {"user_events_pkey"}),
-        ("event replay, one chat",
-         lambda c, u, p: events_q.list_events_after(c, u, 10, ["message.receive"], p, 500),
-         {"user_events_pkey"}),
-        ("user skills",
-         lambda c, u, p: skills_q.list_user_skills(c, u, **page),
-         {"user_skills_user_category_skill_key"}),
-        ("availability",
-         lambda c, u, p: availability_q.list_slots(c, u),
-         {"user_availability_no_overlap_excl"}),
-        ("public profile",
-         lambda c, u, p: experts_q.get_public_profile(c, u),
-         {"users_pkey", "meetings_expert_id_id_idx", "reviews_reviewee_id_id_idx"}),
-        ("public profile reviews",
-         lambda c, u, p: experts_q.list_reviews_received(c, u, limit=50),
-         {"reviews_reviewee_id_id_idx"}),
-        ("experts list",
-         lambda c, u, p: experts_q.list_experts(c, category_id=None, min_rating=None,
-                                                available_at=None, **page),
-         {"users_pkey"}),
-        ("experts list, filtered",
-         lambda c, u, p: experts_q.list_experts(
-             c, category_id=3, min_rating=3.0,
-             available_at=dt.datetime(2031, 1, 6, 10, tzinfo=dt.timezone.utc), **page),
-         {"users_pkey"}),
-        ("experts search",
-         lambda c, u, p: experts_q.search_experts(c, f"{tag_word}7", category_id=None,
-                                                  min_rating=None, available_at=None, limit=50),
-         {"users_search_document_idx"}),
-        ("experts search, filtered",
-         lambda c, u, p: experts_q.search_experts(
-             c, f"{tag_word}7 consulting", category_id=2, min_rating=3.0,
-             available_at=dt.datetime(2031, 1, 6, 10, tzinfo=dt.timezone.utc), limit=50),
-         {"users_search_document_idx"}),
+        (
+            "meetings, both roles",
+            lambda c, u, p: meetings_q.list_meetings_of_participant(c, u, status=None, **page),
+            {"meetings_requester_id_id_idx", "meetings_expert_id_id_idx"},
+        ),
+        (
+            "meetings, both roles, one status",
+            lambda c, u, p: meetings_q.list_meetings_of_participant(c, u, status="pending", **page),
+            # For an open status the partial indexes of open meetings serve as well.
+            {
+                ("meetings_requester_id_id_idx", "meetings_requester_active_start_idx"),
+                ("meetings_expert_id_id_idx", "meetings_expert_active_start_idx"),
+            },
+        ),
+        (
+            "meetings as requester",
+            lambda c, u, p: meetings_q.list_meetings_as_requester(c, u, status=None, **page),
+            {"meetings_requester_id_id_idx"},
+        ),
+        (
+            "meetings as expert, one status",
+            lambda c, u, p: meetings_q.list_meetings_as_expert(c, u, status="completed", **page),
+            {"meetings_expert_id_id_idx"},
+        ),
+        (
+            "all my messages",
+            lambda c, u, p: messages_q.list_messages(c, u, **page),
+            {"messages_sender_id_id_idx", "messages_receiver_id_id_idx"},
+        ),
+        (
+            "all my messages, second page",
+            lambda c, u, p: messages_q.list_messages(c, u, limit=50, before_id=90_000_000),
+            {"messages_sender_id_id_idx", "messages_receiver_id_id_idx"},
+        ),
+        (
+            "conversation",
+            lambda c, u, p: messages_q.list_conversation(c, u, p, **page),
+            {"messages_sender_receiver_id_idx"},
+        ),
+        (
+            "conversations list",
+            lambda c, u, p: messages_q.list_conversations(c, u, limit=50),
+            {
+                ("messages_sender_receiver_id_idx", "messages_sender_id_id_idx"),
+                "messages_receiver_id_id_idx",
+            },
+        ),
+        (
+            "notifications, all",
+            lambda c, u, p: notifications_q.list_notifications(c, u, **page),
+            {"notifications_user_id_id_idx"},
+        ),
+        (
+            "notifications, unread",
+            lambda c, u, p: notifications_q.list_unread_notifications(c, u, **page),
+            {"notifications_user_id_unread_idx"},
+        ),
+        (
+            "notifications, read",
+            lambda c, u, p: notifications_q.list_read_notifications(c, u, **page),
+            {"notifications_user_id_id_idx"},
+        ),
+        (
+            "credit transactions",
+            lambda c, u, p: credits_q.list_transactions(c, u, **page),
+            {"credit_transactions_user_id_id_idx"},
+        ),
+        (
+            "event replay",
+            lambda c, u, p: events_q.list_events_after(
+                c, u, 10, ["message.receive", "notification.receive"], None, 500
+            ),
+            {"user_events_pkey"},
+        ),
+        (
+            "event replay, one chat",
+            lambda c, u, p: events_q.list_events_after(c, u, 10, ["message.receive"], p, 500),
+            {"user_events_pkey"},
+        ),
+        (
+            "user skills",
+            lambda c, u, p: skills_q.list_user_skills(c, u, **page),
+            {"user_skills_user_category_skill_key"},
+        ),
+        (
+            "availability",
+            lambda c, u, p: availability_q.list_slots(c, u),
+            {"user_availability_no_overlap_excl"},
+        ),
+        (
+            "public profile",
+            lambda c, u, p: experts_q.get_public_profile(c, u),
+            {"users_pkey", "meetings_expert_id_id_idx", "reviews_reviewee_id_id_idx"},
+        ),
+        (
+            "public profile reviews",
+            lambda c, u, p: experts_q.list_reviews_received(c, u, limit=50),
+            {"reviews_reviewee_id_id_idx"},
+        ),
+        (
+            "experts list",
+            lambda c, u, p: experts_q.list_experts(
+                c, category_id=None, min_rating=None, available_at=None, **page
+            ),
+            {"users_pkey"},
+        ),
+        (
+            "experts list, filtered",
+            lambda c, u, p: experts_q.list_experts(
+                c,
+                category_id=3,
+                min_rating=3.0,
+                available_at=dt.datetime(2031, 1, 6, 10, tzinfo=dt.UTC),
+                **page,
+            ),
+            {"users_pkey"},
+        ),
+        (
+            "experts search",
+            lambda c, u, p: experts_q.search_experts(
+                c, f"{tag_word}7", category_id=None, min_rating=None, available_at=None, limit=50
+            ),
+            {"users_search_document_idx"},
+        ),
+        (
+            "experts search, filtered",
+            lambda c, u, p: experts_q.search_experts(
+                c,
+                f"{tag_word}7 consulting",
+                category_id=2,
+                min_rating=3.0,
+                available_at=dt.datetime(2031, 1, 6, 10, tzinfo=dt.UTC),
+                limit=50,
+            ),
+            {"users_search_document_idx"},
+        ),
     ]
 
 
 def test_every_list_query_is_served_by_an_index(server, database_dsn):
     """`server` migrated the database."""
+
     async def go():
         conn = await asyncpg.connect(database_dsn, command_timeout=120)
         try:
@@ -288,7 +374,8 @@ def test_every_list_query_is_served_by_an_index(server, database_dsn):
             seconds = time.monotonic() - started
             busy, peer, typical = ids[0], ids[1], ids[len(ids) // 2]
             meeting_id = await conn.fetchval(
-                "SELECT id FROM meetings WHERE requester_id = $1 ORDER BY id DESC LIMIT 1", busy)
+                "SELECT id FROM meetings WHERE requester_id = $1 ORDER BY id DESC LIMIT 1", busy
+            )
             explain = Explain(conn)
             results = []
             for name, call, expected in list_queries(tag_word):
@@ -296,14 +383,15 @@ def test_every_list_query_is_served_by_an_index(server, database_dsn):
                     explain.plans.clear()
                     try:
                         await call(explain, user, peer)
-                    except IndexError:      # list_events_after reads rows[0] of no rows
+                    except IndexError:  # list_events_after reads rows[0] of no rows
                         pass
                     assert len(explain.plans) == 1, name
                     results.append((f"{name} ({who} user)", explain.plans[0], expected))
             explain.plans.clear()
             await reviews_q.list_reviews_of_meeting(explain, meeting_id)
-            results.append(("reviews of a meeting", explain.plans[0],
-                            {"reviews_meeting_reviewer_key"}))
+            results.append(
+                ("reviews of a meeting", explain.plans[0], {"reviews_meeting_reviewer_key"})
+            )
             return seconds, results
         finally:
             await conn.close()

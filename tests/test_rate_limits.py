@@ -9,8 +9,13 @@ RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset
 
 
 def _login(url, username, password=PASSWORD, **headers):
-    return _request(url, "POST", "/api/users/login/", headers=headers,
-                    json={"username": username, "password": password})
+    return _request(
+        url,
+        "POST",
+        "/api/users/login/",
+        headers=headers,
+        json={"username": username, "password": password},
+    )
 
 
 def test_auth_endpoints_allow_a_burst_then_429_with_the_spec_headers(start_server, make_user):
@@ -23,7 +28,7 @@ def test_auth_endpoints_allow_a_burst_then_429_with_the_spec_headers(start_serve
     assert refused.json == {"error": "Rate limit exceeded"}
     assert refused.headers["X-RateLimit-Limit"] == "3"
     assert int(refused.headers["X-RateLimit-Reset"]) > 1_600_000_000
-    assert 1 <= int(refused.headers["Retry-After"]) <= 20     # 60 s / 3 tokens
+    assert 1 <= int(refused.headers["Retry-After"]) <= 20  # 60 s / 3 tokens
 
 
 def test_default_limit_is_per_user_and_a_refused_request_does_no_work(start_server, make_user, db):
@@ -31,8 +36,13 @@ def test_default_limit_is_per_user_and_a_refused_request_does_no_work(start_serv
     alice, bob, carol = make_user(), make_user(), make_user()
     for _ in range(3):
         assert _request(own.url, "GET", "/api/users/me/", token=alice.token).status == 200
-    r = _request(own.url, "POST", "/api/messages/", token=alice.token,
-                 json={"receiver_id": bob.id, "content": "over the limit"})
+    r = _request(
+        own.url,
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={"receiver_id": bob.id, "content": "over the limit"},
+    )
     assert r.status == 429 and r.headers["Retry-After"]
     assert db.fetchval("SELECT count(*) FROM messages WHERE sender_id = $1", alice.id) == 0
     assert _request(own.url, "GET", "/api/users/me/", token=carol.token).status == 200
@@ -53,17 +63,24 @@ def test_health_is_never_limited(start_server):
 def test_forged_forwarded_for_from_an_untrusted_peer_changes_nothing(start_server, make_user):
     own = start_server(RATE_LIMITS_AUTH_PER_MINUTE="2")
     user = make_user()
-    statuses = [_login(own.url, user.username, **{"X-Forwarded-For": f"198.51.100.{i}",
-                                                  "X-Real-Ip": f"198.51.100.{i}"}).status
-                for i in range(3)]
+    statuses = [
+        _login(
+            own.url,
+            user.username,
+            **{"X-Forwarded-For": f"198.51.100.{i}", "X-Real-Ip": f"198.51.100.{i}"},
+        ).status
+        for i in range(3)
+    ]
     assert statuses == [200, 200, 429]
 
 
 def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(start_server, make_user):
     own = start_server(RATE_LIMITS_AUTH_PER_MINUTE="2", SERVER_TRUSTED_PROXIES="127.0.0.1")
     user = make_user()
-    first = [_login(own.url, user.username, **{"X-Forwarded-For": "198.51.100.1"}).status
-             for _ in range(3)]
+    first = [
+        _login(own.url, user.username, **{"X-Forwarded-For": "198.51.100.1"}).status
+        for _ in range(3)
+    ]
     other = _login(own.url, user.username, **{"X-Forwarded-For": "198.51.100.2"}).status
     assert first == [200, 200, 429] and other == 200
 
@@ -72,8 +89,9 @@ def test_failed_logins_count_per_username_across_addresses(start_server, make_us
     own = start_server(RATE_LIMITS_AUTH_PER_MINUTE="3", SERVER_TRUSTED_PROXIES="127.0.0.1")
     victim = make_user()
     for i in range(3):
-        r = _login(own.url, victim.username, "wrong-password",
-                   **{"X-Forwarded-For": f"203.0.113.{i}"})
+        r = _login(
+            own.url, victim.username, "wrong-password", **{"X-Forwarded-For": f"203.0.113.{i}"}
+        )
         assert r.status == 401
     # A fresh address, even with the right password: the account is cooling down.
     r = _login(own.url, victim.username.upper(), **{"X-Forwarded-For": "203.0.113.99"})
@@ -85,8 +103,12 @@ def test_registrations_per_address_are_capped_and_failures_do_not_count(start_se
 
     def register(**overrides):
         tag = uuid.uuid4().hex[:8]
-        body = {"username": f"farm_{tag}", "email": f"farm_{tag}@example.com",
-                "password": PASSWORD, **overrides}
+        body = {
+            "username": f"farm_{tag}",
+            "email": f"farm_{tag}@example.com",
+            "password": PASSWORD,
+            **overrides,
+        }
         return _request(own.url, "POST", "/api/users/register/", json=body).status
 
     assert register(password="short") == 400
@@ -97,8 +119,12 @@ def test_purchases_per_user_per_day_are_capped(start_server, make_user):
     own = start_server(RATE_LIMITS_PURCHASES_PER_DAY="2")
     user = make_user()
     body = {"payment_method": "credit_card", "amount": "1.00", "credits_to_purchase": 1}
-    statuses = [_request(own.url, "POST", "/api/payments/purchase_credits/", token=user.token,
-                         json=body).status for _ in range(3)]
+    statuses = [
+        _request(
+            own.url, "POST", "/api/payments/purchase_credits/", token=user.token, json=body
+        ).status
+        for _ in range(3)
+    ]
     assert statuses == [200, 200, 429]
     balance = _request(own.url, "GET", "/api/credits/balance/", token=user.token).json
     assert balance["balance"] == 3
@@ -118,14 +144,28 @@ def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_use
     assert "Access-Control-Allow-Origin" not in r.headers
     assert api("OPTIONS", "/api/users/me/", headers={"Origin": "https://app.example"}).status == 404
     own = start_server(SERVER_CORS_ORIGINS="https://app.example")
-    pre = _request(own.url, "OPTIONS", "/api/users/me/", headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "PUT"})
+    pre = _request(
+        own.url,
+        "OPTIONS",
+        "/api/users/me/",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "PUT"},
+    )
     assert pre.status == 204
     assert pre.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert "Authorization" in pre.headers["Access-Control-Allow-Headers"]
-    r = _request(own.url, "GET", "/api/users/me/", token=user.token,
-                 headers={"Origin": "https://app.example"})
+    r = _request(
+        own.url,
+        "GET",
+        "/api/users/me/",
+        token=user.token,
+        headers={"Origin": "https://app.example"},
+    )
     assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"
-    r = _request(own.url, "GET", "/api/users/me/", token=user.token,
-                 headers={"Origin": "https://evil.example"})
+    r = _request(
+        own.url,
+        "GET",
+        "/api/users/me/",
+        token=user.token,
+        headers={"Origin": "https://evil.example"},
+    )
     assert "Access-Control-Allow-Origin" not in r.headers

@@ -25,7 +25,7 @@ def test_a_fresh_client_bursts_to_capacity_then_waits_one_refill_interval():
     assert [d.allowed for d in decisions] == [True] * 10 + [False]
     assert [d.remaining for d in decisions[:3]] == [9, 8, 7]
     refused = decisions[-1]
-    assert refused.retry_after == 6              # 60 s / 10 tokens
+    assert refused.retry_after == 6  # 60 s / 10 tokens
     assert refused.headers()["Retry-After"] == "6"
     clock.now += 5.9
     assert not limiter.hit("a").allowed
@@ -59,7 +59,7 @@ def test_full_buckets_are_dropped_first():
     limiter, clock = _limiter(10, max_entries=10)
     for i in range(10):
         limiter.hit(i)
-    clock.now += 120                         # every bucket has refilled
+    clock.now += 120  # every bucket has refilled
     limiter.hit("busy")
     limiter.hit("busy")
     limiter.hit("new")
@@ -74,7 +74,7 @@ def test_forwarded_for_from_an_untrusted_peer_is_ignored():
 
 
 def test_a_trusted_proxy_gives_the_right_most_untrusted_hop():
-    hops = ["6.6.6.6, 198.51.100.7, 10.1.2.3"]      # the client could forge the left part
+    hops = ["6.6.6.6, 198.51.100.7, 10.1.2.3"]  # the client could forge the left part
     assert client_address("127.0.0.1", hops, TRUSTED) == "198.51.100.7"
 
 

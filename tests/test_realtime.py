@@ -6,21 +6,45 @@ import datetime as dt
 import pytest
 import tornado.httpclient
 import tornado.websocket
-
 from conftest import _request, closed, no_frame, recv
 
-MESSAGE_FIELDS = {"id", "sender_id", "sender_name", "receiver_id", "receiver_name", "content",
-                  "is_read", "created_at"}
-NOTIFICATION_FIELDS = {"id", "user_id", "title", "content", "notification_type", "related_id",
-                       "is_read", "created_at"}
+MESSAGE_FIELDS = {
+    "id",
+    "sender_id",
+    "sender_name",
+    "receiver_id",
+    "receiver_name",
+    "content",
+    "is_read",
+    "created_at",
+}
+NOTIFICATION_FIELDS = {
+    "id",
+    "user_id",
+    "title",
+    "content",
+    "notification_type",
+    "related_id",
+    "is_read",
+    "created_at",
+}
 
 
 def _book(api, requester, expert, hours_ahead=24):
-    start = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours_ahead)
-    r = api("POST", "/api/meetings/", token=requester.token, json={
-        "title": "Python Debugging Session", "description": "help", "expert_id": expert.id,
-        "category_id": 1, "scheduled_start": start.isoformat(),
-        "scheduled_end": (start + dt.timedelta(hours=1)).isoformat()})
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours_ahead)
+    r = api(
+        "POST",
+        "/api/meetings/",
+        token=requester.token,
+        json={
+            "title": "Python Debugging Session",
+            "description": "help",
+            "expert_id": expert.id,
+            "category_id": 1,
+            "scheduled_start": start.isoformat(),
+            "scheduled_end": (start + dt.timedelta(hours=1)).isoformat(),
+        },
+    )
     assert r.status == 201, r.text
     return r.json
 
@@ -54,13 +78,18 @@ async def test_two_users_chat_live_and_the_sender_learns_the_id(ws, api, make_us
 
 
 async def test_rest_message_reaches_every_socket_of_the_receiver_and_the_senders_others(
-        ws, api, make_user):
+    ws, api, make_user
+):
     alice, bob = make_user(), make_user()
     b1, b2 = await ws("/ws/", bob.token), await ws(f"/ws/chat/{alice.id}/", bob.token)
     a_tab = await ws(f"/ws/chat/{bob.id}/", alice.token)
     b_notes = await ws("/ws/notifications/", bob.token)
-    r = api("POST", "/api/messages/", token=alice.token,
-            json={"receiver_id": bob.id, "content": "via REST"})
+    r = api(
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={"receiver_id": bob.id, "content": "via REST"},
+    )
     assert r.status == 201
     assert (await recv(b1))["message"]["id"] == r.json["id"]
     assert (await recv(b2))["message"]["id"] == r.json["id"]
@@ -68,7 +97,7 @@ async def test_rest_message_reaches_every_socket_of_the_receiver_and_the_senders
     note = await recv(b_notes)
     assert note["type"] == "notification.receive"
     assert note["notification"]["related_id"] == r.json["id"]
-    await no_frame(b_notes)   # the notifications socket carries no message frames
+    await no_frame(b_notes)  # the notifications socket carries no message frames
 
 
 async def test_meeting_request_and_status_change_notify_live(ws, api, make_user):
@@ -79,8 +108,12 @@ async def test_meeting_request_and_status_change_notify_live(ws, api, make_user)
     note = await recv(expert_notes)
     assert note["notification"]["notification_type"] == "meeting_request"
     assert note["notification"]["related_id"] == meeting["id"]
-    r = api("PATCH", f"/api/meetings/{meeting['id']}/update_status/", token=expert.token,
-            json={"status": "confirmed"})
+    r = api(
+        "PATCH",
+        f"/api/meetings/{meeting['id']}/update_status/",
+        token=expert.token,
+        json={"status": "confirmed"},
+    )
     assert r.status == 200
     note = await recv(requester_notes)
     assert note["notification"]["notification_type"] == "meeting_confirmed"
@@ -90,7 +123,9 @@ async def test_meeting_request_and_status_change_notify_live(ws, api, make_user)
 async def test_refused_action_pushes_nothing(ws, api, make_user):
     alice, bob = make_user(), make_user()
     b_all = await ws("/ws/", bob.token)
-    r = api("POST", "/api/messages/", token=alice.token, json={"receiver_id": bob.id, "content": ""})
+    r = api(
+        "POST", "/api/messages/", token=alice.token, json={"receiver_id": bob.id, "content": ""}
+    )
     assert r.status == 400
     await no_frame(b_all)
 
@@ -105,8 +140,14 @@ async def test_replay_after_a_disconnect_has_no_gap_and_no_duplicate(ws, api, ma
 
     sent = []
     for text in ["2", "3", "4"]:
-        sent.append(api("POST", "/api/messages/", token=alice.token,
-                        json={"receiver_id": bob.id, "content": text}).json["id"])
+        sent.append(
+            api(
+                "POST",
+                "/api/messages/",
+                token=alice.token,
+                json={"receiver_id": bob.id, "content": text},
+            ).json["id"]
+        )
     again = await ws(f"/ws/?last_event_id={last_seen}", bob.token)
     replayed = [await recv(again) for _ in range(6)]
     assert [f["event_id"] for f in replayed] == list(range(last_seen + 1, last_seen + 7))
@@ -131,15 +172,25 @@ async def test_replay_survives_a_server_restart(start_server, ws, make_user):
     alice, bob = make_user(), make_user()
     own = start_server()
     conn = await ws("/ws/", bob.token, url=own.url)
-    _request(own.url, "POST", "/api/messages/", token=alice.token,
-             json={"receiver_id": bob.id, "content": "before"})
+    _request(
+        own.url,
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={"receiver_id": bob.id, "content": "before"},
+    )
     seen = (await recv(conn))["event_id"]
     await recv(conn)
     own.stop()
     assert await closed(conn) in (1001, 1006, None)
     again = start_server()
-    _request(again.url, "POST", "/api/messages/", token=alice.token,
-             json={"receiver_id": bob.id, "content": "while away"})
+    _request(
+        again.url,
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={"receiver_id": bob.id, "content": "while away"},
+    )
     conn = await ws(f"/ws/?last_event_id={seen}", bob.token, url=again.url)
     frames = [await recv(conn) for _ in range(3)]
     assert [f["event_id"] for f in frames] == [seen + 1, seen + 2, seen + 3]
@@ -161,8 +212,9 @@ async def test_handshake_without_a_valid_token_is_refused_with_401(ws, token):
 
 async def test_revoked_token_cannot_connect_and_logout_closes_its_sockets(ws, api, make_user):
     bob = make_user()
-    other = api("POST", "/api/users/login/",
-                json={"username": bob.username, "password": bob.password}).json["token"]
+    other = api(
+        "POST", "/api/users/login/", json={"username": bob.username, "password": bob.password}
+    ).json["token"]
     doomed = await ws("/ws/", bob.token)
     survivor = await ws("/ws/", other)
     assert api("POST", "/api/users/logout/", token=bob.token).status == 200
@@ -183,9 +235,14 @@ async def test_unknown_receiver_closes_with_4404(ws, make_user):
 async def test_bad_frames_get_error_events_and_the_socket_stays_open(ws, make_user):
     alice, bob = make_user(), make_user()
     chat = await ws(f"/ws/chat/{bob.id}/", alice.token)
-    for bad in ["not json", "[1]", '{"type": "dance"}', '{"type": "message.send", "content": ""}',
-                '{"type": "message.send", "content": 42}',
-                '{"type": "message.send", "content": "' + "x" * 5001 + '"}']:
+    for bad in [
+        "not json",
+        "[1]",
+        '{"type": "dance"}',
+        '{"type": "message.send", "content": ""}',
+        '{"type": "message.send", "content": 42}',
+        '{"type": "message.send", "content": "' + "x" * 5001 + '"}',
+    ]:
         chat.write_message(bad)
         frame = await recv(chat)
         assert frame["type"] == "error" and frame["error"], bad
@@ -201,7 +258,8 @@ async def test_sending_to_yourself_is_an_error_event(ws, make_user):
 
 
 async def test_foreign_origin_is_refused_but_same_host_and_no_origin_are_accepted(
-        ws, server, make_user):
+    ws, server, make_user
+):
     bob = make_user()
     with pytest.raises(tornado.httpclient.HTTPClientError) as err:
         await ws("/ws/", bob.token, headers={"Origin": "http://evil.example"})
@@ -239,14 +297,16 @@ async def test_chat_messages_draw_from_the_rate_limit(start_server, ws, make_use
     assert types == ["message.receive"] * 3 + ["error"]
 
 
-async def test_replay_past_the_retention_window_asks_for_a_resync(start_server, ws, api,
-                                                                  make_user, db):
+async def test_replay_past_the_retention_window_asks_for_a_resync(
+    start_server, ws, api, make_user, db
+):
     alice, bob = make_user(), make_user()
     api("POST", "/api/messages/", token=alice.token, json={"receiver_id": bob.id, "content": "old"})
     await asyncio.sleep(0)
-    db.execute("UPDATE user_events SET created_at = now() - interval '40 days' WHERE user_id = $1",
-               bob.id)
-    own = start_server()          # purges at start-up (retention 30 days)
+    db.execute(
+        "UPDATE user_events SET created_at = now() - interval '40 days' WHERE user_id = $1", bob.id
+    )
+    own = start_server()  # purges at start-up (retention 30 days)
     assert db.fetchval("SELECT count(*) FROM user_events WHERE user_id = $1", bob.id) == 0
     conn = await ws("/ws/?last_event_id=0", bob.token, url=own.url)
     assert await recv(conn) == {"type": "resync_required"}
@@ -261,13 +321,18 @@ async def test_two_processes_deliver_each_others_events(start_server, ws, make_u
     alice, bob = make_user(), make_user()
     on_two = await ws("/ws/", bob.token, url=two.url)
     started = asyncio.get_running_loop().time()
-    r = _request(one.url, "POST", "/api/messages/", token=alice.token,
-                 json={"receiver_id": bob.id, "content": "across processes"})
+    r = _request(
+        one.url,
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={"receiver_id": bob.id, "content": "across processes"},
+    )
     assert r.status == 201
-    frame = await recv(on_two, timeout=1.0)
+    frame = await recv(on_two, within=1.0)
     assert asyncio.get_running_loop().time() - started < 1.0
     assert frame["message"]["id"] == r.json["id"]
-    assert (await recv(on_two, timeout=1.0))["type"] == "notification.receive"
+    assert (await recv(on_two, within=1.0))["type"] == "notification.receive"
     # Logout through one process closes the token's sockets on the other.
     assert _request(one.url, "POST", "/api/users/logout/", token=bob.token).status == 200
     assert await closed(on_two) == 4401
@@ -286,9 +351,13 @@ def _raw_socket_that_never_reads(url: str, path: str):
     sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 4096)
     sock.connect((parts.hostname, parts.port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
@@ -297,7 +366,8 @@ def _raw_socket_that_never_reads(url: str, path: str):
 
 
 async def test_a_slow_consumer_is_disconnected_and_does_not_slow_the_others(
-        start_server, ws, make_user):
+    start_server, ws, make_user
+):
     own = start_server(REALTIME_MAX_BUFFERED_BYTES="65536")
     alice, bob = make_user(), make_user()
     slow = _raw_socket_that_never_reads(own.url, f"/ws/?token={bob.token}")
@@ -308,10 +378,10 @@ async def test_a_slow_consumer_is_disconnected_and_does_not_slow_the_others(
     # grows; 1,200 frames of 5 kB are well past that plus the 64 kB the server may hold.
     for _ in range(1200):
         chat.write_message(f'{{"type": "message.send", "content": "{big}"}}')
-        await recv(chat)                                   # the echo: the message is stored
-        frame = await recv(fast, timeout=2.0)
-        assert frame["type"] == "message.receive"         # the fast socket keeps up throughout
-        await recv(fast, timeout=2.0)                      # ...and its notification
+        await recv(chat)  # the echo: the message is stored
+        frame = await recv(fast, within=2.0)
+        assert frame["type"] == "message.receive"  # the fast socket keeps up throughout
+        await recv(fast, within=2.0)  # ...and its notification
     received, hung_up = _read_until_closed(slow)
     slow.close()
     # The server gave up on it long before it had sent everything: a close frame with code

@@ -39,8 +39,13 @@ def test_add_skill_returns_the_spec_item_and_lists_it(api, make_user):
 def test_user_and_id_in_the_body_are_ignored(api, make_user, db):
     user, victim = make_user(), make_user()
     cat = _categories(api, user.token)["Design"]
-    body = {"category": cat, "skill_name": "Figma", "proficiency_level": "advanced",
-            "user": victim.id, "id": 999999}
+    body = {
+        "category": cat,
+        "skill_name": "Figma",
+        "proficiency_level": "advanced",
+        "user": victim.id,
+        "id": 999999,
+    }
     r = api("POST", "/api/user-skills/", json=body, token=user.token)
     assert r.status == 201
     assert r.json["user"] == user.id and r.json["id"] != 999999
@@ -50,8 +55,10 @@ def test_user_and_id_in_the_body_are_ignored(api, make_user, db):
 def test_skills_are_listed_newest_first_with_limit_and_cursor(api, make_user):
     user = make_user()
     cat = _categories(api, user.token)["Languages"]
-    ids = [_add(api, user, category=cat, skill_name=name, proficiency_level="beginner").json["id"]
-           for name in ("French", "German", "Spanish")]
+    ids = [
+        _add(api, user, category=cat, skill_name=name, proficiency_level="beginner").json["id"]
+        for name in ("French", "German", "Spanish")
+    ]
     r = api("GET", "/api/user-skills/", token=user.token)
     assert [s["id"] for s in r.json] == ids[::-1]
     page = api("GET", "/api/user-skills/?limit=2", token=user.token)
@@ -62,8 +69,15 @@ def test_skills_are_listed_newest_first_with_limit_and_cursor(api, make_user):
 
 def test_bad_list_query_params_are_400(api, make_user):
     user = make_user()
-    for query in ("limit=0", "limit=201", "limit=abc", "before_id=0", "user_id=-1",
-                  "user_id=1.5", "user_id=99999999999999999999"):
+    for query in (
+        "limit=0",
+        "limit=201",
+        "limit=abc",
+        "before_id=0",
+        "user_id=-1",
+        "user_id=1.5",
+        "user_id=99999999999999999999",
+    ):
         r = api("GET", f"/api/user-skills/?{query}", token=user.token)
         assert r.status == 400, query
         assert set(r.json["errors"]) == {query.split("=")[0]}
@@ -108,17 +122,43 @@ def test_invalid_fields_are_all_reported(api, make_user):
 def test_same_skill_in_same_category_in_any_case_is_400(api, make_user):
     user = make_user()
     cats = _categories(api, user.token)
-    first = _add(api, user, category=cats["Software Development"], skill_name="Python",
-                 proficiency_level="expert")
+    first = _add(
+        api,
+        user,
+        category=cats["Software Development"],
+        skill_name="Python",
+        proficiency_level="expert",
+    )
     assert first.status == 201
-    again = _add(api, user, category=cats["Software Development"], skill_name="pYTHON",
-                 proficiency_level="beginner")
+    again = _add(
+        api,
+        user,
+        category=cats["Software Development"],
+        skill_name="pYTHON",
+        proficiency_level="beginner",
+    )
     assert again.status == 400 and set(again.json["errors"]) == {"skill_name"}
     # Another category, or another user, may have it.
-    assert _add(api, user, category=cats["Data Science"], skill_name="Python",
-                proficiency_level="expert").status == 201
-    assert _add(api, make_user(), category=cats["Software Development"], skill_name="Python",
-                proficiency_level="expert").status == 201
+    assert (
+        _add(
+            api,
+            user,
+            category=cats["Data Science"],
+            skill_name="Python",
+            proficiency_level="expert",
+        ).status
+        == 201
+    )
+    assert (
+        _add(
+            api,
+            make_user(),
+            category=cats["Software Development"],
+            skill_name="Python",
+            proficiency_level="expert",
+        ).status
+        == 201
+    )
 
 
 def test_delete_own_skill_is_204_with_empty_body(api, make_user, db):

@@ -12,8 +12,8 @@ SECRET = "a-test-secret-that-is-32-bytes-long"
 def test_a_cached_token_still_expires():
     issuer = TokenIssuer(SECRET, ttl_seconds=1)
     token = issuer.issue(7)
-    assert issuer.decode(token).user_id == 7          # verified, then remembered
-    assert issuer.decode(token).user_id == 7          # from the cache
+    assert issuer.decode(token).user_id == 7  # verified, then remembered
+    assert issuer.decode(token).user_id == 7  # from the cache
     time.sleep(1.1)
     with pytest.raises(InvalidToken):
         issuer.decode(token)
@@ -33,4 +33,4 @@ def test_the_cache_is_bounded():
     for token in tokens:
         issuer.decode(token)
     assert len(issuer._verified) == TokenIssuer.CACHE_SIZE
-    assert issuer.decode(tokens[0]).user_id == 1      # evicted, verified again
+    assert issuer.decode(tokens[0]).user_id == 1  # evicted, verified again

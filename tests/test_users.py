@@ -7,8 +7,13 @@ from conftest import PASSWORD
 
 def _register_body(**overrides):
     tag = uuid.uuid4().hex[:8]
-    body = {"username": f"john_{tag}", "email": f"john_{tag}@example.com",
-            "password": "securepassword", "first_name": "John", "last_name": "Doe"}
+    body = {
+        "username": f"john_{tag}",
+        "email": f"john_{tag}@example.com",
+        "password": "securepassword",
+        "first_name": "John",
+        "last_name": "Doe",
+    }
     body.update(overrides)
     return body
 
@@ -24,16 +29,18 @@ def test_register_returns_the_spec_fields_and_a_working_token(api):
 
 
 def test_register_reports_every_field_problem_at_once(api):
-    r = api("POST", "/api/users/register/",
-            json={"username": "x", "email": "not-an-email", "password": "short"})
+    r = api(
+        "POST",
+        "/api/users/register/",
+        json={"username": "x", "email": "not-an-email", "password": "short"},
+    )
     assert r.status == 400
     assert set(r.json["errors"]) == {"username", "email", "password"}
 
 
 def test_register_rejects_a_username_taken_in_any_case(api, make_user):
     user = make_user()
-    r = api("POST", "/api/users/register/",
-            json=_register_body(username=user.username.upper()))
+    r = api("POST", "/api/users/register/", json=_register_body(username=user.username.upper()))
     assert r.status == 400
     assert "username" in r.json["errors"]
     r = api("POST", "/api/users/register/", json=_register_body(email=user.email.upper()))
@@ -57,18 +64,25 @@ def test_login_with_the_right_password_returns_a_new_token(api, make_user):
 
 def test_wrong_password_and_unknown_user_get_the_same_401(api, make_user):
     user = make_user()
-    wrong = api("POST", "/api/users/login/",
-                json={"username": user.username, "password": "not-the-password"})
-    unknown = api("POST", "/api/users/login/",
-                  json={"username": "nobody_" + uuid.uuid4().hex, "password": "whatever-pass"})
+    wrong = api(
+        "POST",
+        "/api/users/login/",
+        json={"username": user.username, "password": "not-the-password"},
+    )
+    unknown = api(
+        "POST",
+        "/api/users/login/",
+        json={"username": "nobody_" + uuid.uuid4().hex, "password": "whatever-pass"},
+    )
     assert wrong.status == unknown.status == 401
     assert wrong.json == unknown.json == {"error": "Invalid username or password"}
 
 
 def test_logout_revokes_the_token_at_once_but_not_other_tokens(api, make_user):
     user = make_user()
-    other = api("POST", "/api/users/login/",
-                json={"username": user.username, "password": PASSWORD}).json["token"]
+    other = api(
+        "POST", "/api/users/login/", json={"username": user.username, "password": PASSWORD}
+    ).json["token"]
     r = api("POST", "/api/users/logout/", token=user.token)
     assert r.status == 200
     assert r.json == {"success": True, "message": "Logged out successfully"}
@@ -79,6 +93,7 @@ def test_logout_revokes_the_token_at_once_but_not_other_tokens(api, make_user):
 
 def test_revocation_survives_a_server_restart(start_server, make_user):
     from conftest import _request
+
     user = make_user()
     own = start_server()
     assert _request(own.url, "POST", "/api/users/logout/", token=user.token).status == 200
@@ -97,28 +112,52 @@ def test_me_requires_a_valid_bearer_token(api):
 def test_get_me_shows_the_profile_fields(api, make_user):
     user = make_user()
     r = api("GET", "/api/users/me/", token=user.token)
-    assert set(r.json) == {"id", "username", "email", "first_name", "last_name", "bio",
-                           "profile_picture", "date_joined", "timezone"}
+    assert set(r.json) == {
+        "id",
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "bio",
+        "profile_picture",
+        "date_joined",
+        "timezone",
+    }
     assert r.json["date_joined"].endswith("Z")
 
 
 def test_put_me_updates_allowed_fields_and_ignores_server_owned_ones(api, make_user):
     user = make_user()
-    r = api("PUT", "/api/users/me/", token=user.token, json={
-        "first_name": "Jane", "bio": "Software engineer",
-        "profile_picture": "https://example.com/p.jpg",
-        "id": 999999, "username": "hijacked", "email": "evil@example.com", "balance": 1000})
+    r = api(
+        "PUT",
+        "/api/users/me/",
+        token=user.token,
+        json={
+            "first_name": "Jane",
+            "bio": "Software engineer",
+            "profile_picture": "https://example.com/p.jpg",
+            "id": 999999,
+            "username": "hijacked",
+            "email": "evil@example.com",
+            "balance": 1000,
+        },
+    )
     assert r.status == 200
     assert r.json["first_name"] == "Jane" and r.json["last_name"] == user.last_name
     assert r.json["bio"] == "Software engineer"
     assert r.json["profile_picture"] == "https://example.com/p.jpg"
-    assert (r.json["id"], r.json["username"], r.json["email"]) == (user.id, user.username, user.email)
+    assert (r.json["id"], r.json["username"], r.json["email"]) == (
+        user.id,
+        user.username,
+        user.email,
+    )
 
 
 def test_put_me_refuses_a_picture_that_is_not_an_http_url(api, make_user):
     user = make_user()
-    r = api("PUT", "/api/users/me/", token=user.token,
-            json={"profile_picture": "javascript:alert(1)"})
+    r = api(
+        "PUT", "/api/users/me/", token=user.token, json={"profile_picture": "javascript:alert(1)"}
+    )
     assert r.status == 400 and "profile_picture" in r.json["errors"]
 
 

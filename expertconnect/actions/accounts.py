@@ -23,24 +23,40 @@ _UNIQUE_FIELDS = {
 
 
 def _auth_payload(user: dict, token: str) -> dict:
-    return {"id": user["id"], "username": user["username"], "email": user["email"],
-            "first_name": user["first_name"], "last_name": user["last_name"], "token": token}
+    return {
+        "id": user["id"],
+        "username": user["username"],
+        "email": user["email"],
+        "first_name": user["first_name"],
+        "last_name": user["last_name"],
+        "token": token,
+    }
 
 
-async def register(services: Services, *, username: str, email: str, password: str,
-                   first_name: str, last_name: str) -> dict:
+async def register(
+    services: Services, *, username: str, email: str, password: str, first_name: str, last_name: str
+) -> dict:
     password_hash = await services.passwords.hash(password)
     initial = services.config.credits.initial_free
     try:
         async with services.db.transaction() as conn:
             user = await users_q.insert_user(
-                conn, username=username, email=email, password_hash=password_hash,
-                first_name=first_name, last_name=last_name)
+                conn,
+                username=username,
+                email=email,
+                password_hash=password_hash,
+                first_name=first_name,
+                last_name=last_name,
+            )
             await credits_q.insert_account(conn, user["id"], initial)
             if initial > 0:
                 await credits_q.insert_transaction(
-                    conn, user_id=user["id"], transaction_type="initial", amount=initial,
-                    description=INITIAL_CREDIT_DESCRIPTION)
+                    conn,
+                    user_id=user["id"],
+                    transaction_type="initial",
+                    amount=initial,
+                    description=INITIAL_CREDIT_DESCRIPTION,
+                )
     except asyncpg.UniqueViolationError as exc:
         field, message = _UNIQUE_FIELDS.get(exc.constraint_name, ("username", "Already exists."))
         raise ValidationError.single(field, message) from None
@@ -57,7 +73,7 @@ async def login(services: Services, *, username: str, password: str) -> dict:
 
 
 async def logout(services: Services, claims: TokenClaims) -> None:
-    expires_at = dt.datetime.fromtimestamp(claims.expires_at, dt.timezone.utc)
+    expires_at = dt.datetime.fromtimestamp(claims.expires_at, dt.UTC)
     await users_q.insert_revoked_token(services.db, claims.jti, claims.user_id, expires_at)
     services.auth_cache.token_revoked(claims.jti, claims.expires_at)
     services.hub.close_token(claims.user_id, claims.jti)

@@ -14,24 +14,35 @@ SPENT_DESCRIPTION = "Credit spent for meeting with expert"
 EARNED_DESCRIPTION = "Credit earned for meeting with requester"
 
 
-async def purchase(services: Services, user_id: int, *, payment_method: str, amount: Decimal,
-                   credits: int) -> dict:
+async def purchase(
+    services: Services, user_id: int, *, payment_method: str, amount: Decimal, credits: int
+) -> dict:
     """Record a (simulated, always completed) payment and add `credits` to the balance."""
     async with services.db.transaction() as conn:
         payment = await credits_q.insert_payment(
-            conn, user_id=user_id, payment_method=payment_method, amount=amount, credits=credits)
+            conn, user_id=user_id, payment_method=payment_method, amount=amount, credits=credits
+        )
         new_balance = await credits_q.update_credit(conn, user_id, credits)
         if new_balance is None:
             raise BadRequest("Credit balance limit reached")
         transaction = await credits_q.insert_transaction(
-            conn, user_id=user_id, transaction_type="purchased", amount=credits,
-            description=f"Purchased {credits} credits for ${amount:.2f}")
-    return {"success": True, "payment": payment, "transaction": transaction,
-            "new_balance": new_balance}
+            conn,
+            user_id=user_id,
+            transaction_type="purchased",
+            amount=credits,
+            description=f"Purchased {credits} credits for ${amount:.2f}",
+        )
+    return {
+        "success": True,
+        "payment": payment,
+        "transaction": transaction,
+        "new_balance": new_balance,
+    }
 
 
-async def pay_for_meeting(services: Services, payer_id: int, *, meeting_id: int,
-                          amount: int) -> int:
+async def pay_for_meeting(
+    services: Services, payer_id: int, *, meeting_id: int, amount: int
+) -> int:
     """Move `amount` credits from the meeting's requester (the caller) to its expert.
     Returns the payer's new balance. Any refusal raises, which rolls everything back."""
     async with outbox.transaction(services) as box:
@@ -53,14 +64,26 @@ async def pay_for_meeting(services: Services, payer_id: int, *, meeting_id: int,
         if await credits_q.update_credit(conn, expert_id, amount) is None:
             raise BadRequest("The expert's credit balance cannot hold that many credits")
         await credits_q.insert_transaction(
-            conn, user_id=payer_id, transaction_type="spent", amount=amount,
-            description=SPENT_DESCRIPTION, related_meeting_id=meeting_id)
+            conn,
+            user_id=payer_id,
+            transaction_type="spent",
+            amount=amount,
+            description=SPENT_DESCRIPTION,
+            related_meeting_id=meeting_id,
+        )
         await credits_q.insert_transaction(
-            conn, user_id=expert_id, transaction_type="earned", amount=amount,
-            description=EARNED_DESCRIPTION, related_meeting_id=meeting_id)
-        await box.notify(user_id=expert_id, notification_type="credits_received",
-                         title="Credits Received",
-                         content=f"You received {amount} credit(s) for the meeting "
-                                 f"'{meeting['title']}'.",
-                         related_id=meeting_id)
+            conn,
+            user_id=expert_id,
+            transaction_type="earned",
+            amount=amount,
+            description=EARNED_DESCRIPTION,
+            related_meeting_id=meeting_id,
+        )
+        await box.notify(
+            user_id=expert_id,
+            notification_type="credits_received",
+            title="Credits Received",
+            content=f"You received {amount} credit(s) for the meeting '{meeting['title']}'.",
+            related_id=meeting_id,
+        )
     return new_balance

@@ -18,7 +18,7 @@ PURGE_BATCH = 5000
 
 async def purge_expired(services) -> None:
     """Drop events past the retention window and revocations of tokens that have expired."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(days=services.config.realtime.retention_days)
     try:
         purged = 0

@@ -51,33 +51,60 @@ TRANSITIONS = {
 
 # New status -> (notification_type, title, content template) for the other party.
 _STATUS_NOTICES = {
-    "confirmed": ("meeting_confirmed", "Meeting Confirmed",
-                  "Your meeting '{title}' has been confirmed."),
-    "completed": ("meeting_completed", "Meeting Completed",
-                  "Your meeting '{title}' has been completed."),
-    "cancelled": ("meeting_cancelled", "Meeting Cancelled",
-                  "Your meeting '{title}' has been cancelled."),
+    "confirmed": (
+        "meeting_confirmed",
+        "Meeting Confirmed",
+        "Your meeting '{title}' has been confirmed.",
+    ),
+    "completed": (
+        "meeting_completed",
+        "Meeting Completed",
+        "Your meeting '{title}' has been completed.",
+    ),
+    "cancelled": (
+        "meeting_cancelled",
+        "Meeting Cancelled",
+        "Your meeting '{title}' has been cancelled.",
+    ),
 }
 
 
-async def book(services: Services, *, requester_id: int, expert_id: int, category_id: int,
-               title: str, description: str, scheduled_start: dt.datetime,
-               scheduled_end: dt.datetime) -> dict:
+async def book(
+    services: Services,
+    *,
+    requester_id: int,
+    expert_id: int,
+    category_id: int,
+    title: str,
+    description: str,
+    scheduled_start: dt.datetime,
+    scheduled_end: dt.datetime,
+) -> dict:
     """Create a pending meeting and tell the expert. If the expert has declared weekly
     availability, the meeting must fit inside one slot (read in the expert's time zone)."""
     try:
         async with outbox.transaction(services) as box:
-            if not await meetings_q.fits_availability(box.conn, expert_id, scheduled_start,
-                                                      scheduled_end):
+            if not await meetings_q.fits_availability(
+                box.conn, expert_id, scheduled_start, scheduled_end
+            ):
                 raise ValidationError.single("scheduled_start", NOT_AVAILABLE)
             meeting = await meetings_q.insert_meeting(
-                box.conn, title=title, description=description, requester_id=requester_id,
-                expert_id=expert_id, category_id=category_id, scheduled_start=scheduled_start,
-                scheduled_end=scheduled_end)
+                box.conn,
+                title=title,
+                description=description,
+                requester_id=requester_id,
+                expert_id=expert_id,
+                category_id=category_id,
+                scheduled_start=scheduled_start,
+                scheduled_end=scheduled_end,
+            )
             await box.notify(
-                user_id=expert_id, notification_type="meeting_request", title="Meeting Request",
+                user_id=expert_id,
+                notification_type="meeting_request",
+                title="Meeting Request",
                 content=f"You have a new meeting request from {meeting['requester_name']}.",
-                related_id=meeting["id"])
+                related_id=meeting["id"],
+            )
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
         if exc.constraint_name not in _BOOKING_CONSTRAINTS:
             raise
@@ -85,8 +112,9 @@ async def book(services: Services, *, requester_id: int, expert_id: int, categor
     return meeting
 
 
-async def change_status(services: Services, *, meeting_id: int, user_id: int,
-                        new_status: str) -> dict:
+async def change_status(
+    services: Services, *, meeting_id: int, user_id: int, new_status: str
+) -> dict:
     """Apply one allowed transition and tell the other party. The meeting row is locked first,
     so of two concurrent changes the second sees the first's result and is judged on it.
     A confirmation that would overlap either person's confirmed meetings is refused by the
@@ -102,23 +130,31 @@ async def change_status(services: Services, *, meeting_id: int, user_id: int,
                 raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
             if who == EXPERT and user_id != meeting["expert_id"]:
                 raise BadRequest(
-                    f"Only the expert can change status from {old_status} to {new_status}")
+                    f"Only the expert can change status from {old_status} to {new_status}"
+                )
             if new_status == "confirmed":
                 if _is_expired(meeting, services.config.meetings.pending_ttl_hours):
                     # Due for the expiry task, which may not have run yet.
                     raise BadRequest("This meeting request has expired")
                 await meetings_q.lock_participants(
-                    box.conn, [meeting["requester_id"], meeting["expert_id"]])
+                    box.conn, [meeting["requester_id"], meeting["expert_id"]]
+                )
             updated = await meetings_q.update_status(
-                box.conn, meeting_id, from_status=old_status, to_status=new_status)
+                box.conn, meeting_id, from_status=old_status, to_status=new_status
+            )
             if updated is None:  # cannot happen under the row lock; never apply a stale one
                 raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
-            other = (meeting["requester_id"] if user_id == meeting["expert_id"]
-                     else meeting["expert_id"])
+            other = (
+                meeting["requester_id"] if user_id == meeting["expert_id"] else meeting["expert_id"]
+            )
             notification_type, title, content = _STATUS_NOTICES[new_status]
-            await box.notify(user_id=other, notification_type=notification_type, title=title,
-                             content=content.format(title=meeting["title"]),
-                             related_id=meeting_id)
+            await box.notify(
+                user_id=other,
+                notification_type=notification_type,
+                title=title,
+                content=content.format(title=meeting["title"]),
+                related_id=meeting_id,
+            )
     except asyncpg.ExclusionViolationError as exc:
         if exc.constraint_name not in _OVERLAP_CONSTRAINTS:
             raise
@@ -128,9 +164,10 @@ async def change_status(services: Services, *, meeting_id: int, user_id: int,
 
 def _is_expired(meeting: dict, ttl_hours: int) -> bool:
     """The rule of update_expired_to_cancelled, for one pending meeting."""
-    now = dt.datetime.now(dt.timezone.utc)
-    return (meeting["scheduled_start"] <= now
-            or meeting["created_at"] <= now - dt.timedelta(hours=ttl_hours))
+    now = dt.datetime.now(dt.UTC)
+    return meeting["scheduled_start"] <= now or meeting["created_at"] <= now - dt.timedelta(
+        hours=ttl_hours
+    )
 
 
 async def expire_pending_requests(services: Services) -> int:
@@ -144,15 +181,18 @@ async def expire_pending_requests(services: Services) -> int:
         while True:
             async with outbox.transaction(services) as box:
                 rows = await meetings_q.update_expired_to_cancelled(
-                    box.conn, ttl_hours=ttl_hours, batch=EXPIRY_BATCH)
+                    box.conn, ttl_hours=ttl_hours, batch=EXPIRY_BATCH
+                )
                 for meeting in rows:
                     for party in (meeting["requester_id"], meeting["expert_id"]):
                         await box.notify(
-                            user_id=party, notification_type="meeting_cancelled",
+                            user_id=party,
+                            notification_type="meeting_cancelled",
                             title="Meeting Request Expired",
                             content=f"The meeting request '{meeting['title']}' expired "
-                                    "before it was confirmed.",
-                            related_id=meeting["id"])
+                            "before it was confirmed.",
+                            related_id=meeting["id"],
+                        )
             expired += len(rows)
             # Fewer than a batch: nothing left that another process is not already handling.
             if len(rows) < EXPIRY_BATCH:
@@ -164,33 +204,54 @@ async def expire_pending_requests(services: Services) -> int:
     return expired
 
 
-async def review(services: Services, *, meeting_id: int, reviewer_id: int, reviewee_id: int,
-                 rating: int, review_text: str) -> dict:
+async def review(
+    services: Services,
+    *,
+    meeting_id: int,
+    reviewer_id: int,
+    reviewee_id: int,
+    rating: int,
+    review_text: str,
+) -> dict:
     """A participant's review of the other participant of a completed meeting; tells the
     reviewee. A completed meeting never changes again, so no lock is needed."""
     try:
         async with outbox.transaction(services) as box:
             meeting = await meetings_q.get_meeting_for_participant(
-                box.conn, meeting_id, reviewer_id)
+                box.conn, meeting_id, reviewer_id
+            )
             if meeting is None:
                 raise NotFound(MEETING_NOT_FOUND)
             if meeting["status"] != "completed":
                 raise BadRequest("Only completed meetings can be reviewed")
-            other = (meeting["requester_id"] if reviewer_id == meeting["expert_id"]
-                     else meeting["expert_id"])
+            other = (
+                meeting["requester_id"]
+                if reviewer_id == meeting["expert_id"]
+                else meeting["expert_id"]
+            )
             if reviewee_id != other:
                 raise ValidationError.single(
-                    "reviewee_id", "The reviewee must be the other participant of the meeting.")
+                    "reviewee_id", "The reviewee must be the other participant of the meeting."
+                )
             created = await reviews_q.insert_review(
-                box.conn, meeting_id=meeting_id, reviewer_id=reviewer_id,
-                reviewee_id=reviewee_id, rating=rating, review_text=review_text)
+                box.conn,
+                meeting_id=meeting_id,
+                reviewer_id=reviewer_id,
+                reviewee_id=reviewee_id,
+                rating=rating,
+                review_text=review_text,
+            )
             await box.notify(
-                user_id=reviewee_id, notification_type="new_review", title="New Review",
+                user_id=reviewee_id,
+                notification_type="new_review",
+                title="New Review",
                 content=f"{created['reviewer_name']} left you a {rating}-star review.",
-                related_id=created["id"])
+                related_id=created["id"],
+            )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "reviews_meeting_reviewer_key":
             raise
         raise ValidationError.single(
-            "meeting_id", "You have already reviewed this meeting.") from None
+            "meeting_id", "You have already reviewed this meeting."
+        ) from None
     return created

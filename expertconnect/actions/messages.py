@@ -26,8 +26,13 @@ async def send_message(services, sender_id: int, receiver_id: int, content: str)
     try:
         async with outbox.transaction(services) as box:
             message, notification = await messages_q.insert_message(
-                box.conn, sender_id, receiver_id, content, notification_title="New Message",
-                notification_content="You have a new message from {sender_name}.")
+                box.conn,
+                sender_id,
+                receiver_id,
+                content,
+                notification_title="New Message",
+                notification_content="You have a new message from {sender_name}.",
+            )
             box.add(events.message_received(receiver_id, message))
             # The sender's own sockets (other tabs, the chat it was typed in) get it too.
             box.add(events.message_received(sender_id, message))
@@ -46,6 +51,9 @@ async def mark_read(services, reader_id: int, sender_id: int) -> int:
     async with outbox.transaction(services) as box:
         result = await messages_q.update_read_from(box.conn, reader_id, sender_id)
         if result["marked"]:
-            box.add(events.messages_read(user_id=sender_id, reader_id=reader_id,
-                                         up_to_id=result["up_to_id"]))
+            box.add(
+                events.messages_read(
+                    user_id=sender_id, reader_id=reader_id, up_to_id=result["up_to_id"]
+                )
+            )
     return result["marked"]

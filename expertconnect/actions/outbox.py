@@ -4,7 +4,7 @@ events are published to sockets only after it has committed."""
 from __future__ import annotations
 
 import contextlib
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from expertconnect import wire
 from expertconnect.db.queries import events as events_q
@@ -21,12 +21,24 @@ class Outbox:
     def add(self, event: Event) -> None:
         self.events.append(event)
 
-    async def notify(self, *, user_id: int, notification_type: str, title: str, content: str,
-                     related_id: int | None) -> dict:
+    async def notify(
+        self,
+        *,
+        user_id: int,
+        notification_type: str,
+        title: str,
+        content: str,
+        related_id: int | None,
+    ) -> dict:
         """Store a notification and queue its notification.receive event."""
         notification = await notifications_q.insert_notification(
-            self.conn, user_id=user_id, notification_type=notification_type, title=title,
-            content=content, related_id=related_id)
+            self.conn,
+            user_id=user_id,
+            notification_type=notification_type,
+            title=title,
+            content=content,
+            related_id=related_id,
+        )
         self.add(events.notification_received(notification))
         return notification
 
@@ -37,10 +49,13 @@ class Outbox:
             return
         seqs = await events_q.insert_events(
             self.conn,
-            [e.user_id for e in self.events], [e.event_type for e in self.events],
-            [e.peer_id for e in self.events], [wire.dumps(e.payload) for e in self.events],
-            relay.origin if relay is not None else None)
-        for event, seq in zip(self.events, seqs):
+            [e.user_id for e in self.events],
+            [e.event_type for e in self.events],
+            [e.peer_id for e in self.events],
+            [wire.dumps(e.payload) for e in self.events],
+            relay.origin if relay is not None else None,
+        )
+        for event, seq in zip(self.events, seqs, strict=False):
             event.seq = seq
 
 

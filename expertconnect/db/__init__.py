@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 # Errors that mean "the database is not there right now", as opposed to a bad statement. Each was
 # seen while PostgreSQL was stopped or restarted under load (tests/test_faults.py).
 CONNECTION_LOST_ERRORS = (
-    OSError,                                     # refused, reset, socket file gone
-    asyncpg.PostgresConnectionError,             # 08xxx: connection does not exist / failed
-    asyncpg.InterfaceError,                      # "the underlying connection is closed"
-    asyncpg.InternalClientError,                 # protocol state broken by a vanished server
+    OSError,  # refused, reset, socket file gone
+    asyncpg.PostgresConnectionError,  # 08xxx: connection does not exist / failed
+    asyncpg.InterfaceError,  # "the underlying connection is closed"
+    asyncpg.InternalClientError,  # protocol state broken by a vanished server
     asyncpg.exceptions.OperatorInterventionError,  # 57xxx: shutting down, starting up, cancelled
     asyncpg.exceptions.TooManyConnectionsError,
 )
@@ -75,7 +75,7 @@ class Database:
             except TimeoutError as exc:
                 raise unavailable(exc) from None
         else:
-            await self._fair.acquire()     # free: returns at once, no timer needed
+            await self._fair.acquire()  # free: returns at once, no timer needed
         try:
             try:
                 conn = await self.pool.acquire(timeout=max(deadline - loop.time(), 0.001))
@@ -125,12 +125,12 @@ class Database:
     async def execute(self, query: str, *args):
         return await self._run("execute", query, *args)
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Close the pool gracefully; connections still busy after `timeout` are cut."""
+    async def close(self, grace: float = 5.0) -> None:
+        """Close the pool gracefully; connections still busy after `grace` seconds are cut."""
         try:
-            await asyncio.wait_for(self.pool.close(), timeout)
-        except asyncio.TimeoutError:
-            log.warning("database pool did not close in %.0f s; terminating it", timeout)
+            await asyncio.wait_for(self.pool.close(), grace)
+        except TimeoutError:
+            log.warning("database pool did not close in %.0f s; terminating it", grace)
             self.pool.terminate()
 
 
@@ -141,7 +141,8 @@ async def resolve_dsn(config: Config) -> str:
     from expertconnect.localdb import ensure_local_cluster
 
     admin_dsn = await asyncio.get_running_loop().run_in_executor(
-        None, ensure_local_cluster, config.var_dir)
+        None, ensure_local_cluster, config.var_dir
+    )
     await ensure_database(admin_dsn, config.database.name)
     return admin_dsn.replace("@/postgres?", f"@/{config.database.name}?", 1)
 

@@ -3,10 +3,10 @@ JSON in and out, and the one place errors are rendered in the spec's shapes."""
 
 from __future__ import annotations
 
-import logging
 import ipaddress
-from urllib.parse import urlencode
+import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import tornado.web
@@ -14,8 +14,15 @@ import tornado.web
 from expertconnect import wire
 from expertconnect.auth import InvalidToken
 from expertconnect.db.queries import health as health_q
-from expertconnect.errors import (ApiError, BadRequest, MethodNotAllowed, NotFound,
-                                  PayloadTooLarge, TooManyRequests, Unauthorized)
+from expertconnect.errors import (
+    ApiError,
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+)
 from expertconnect.services import IPNetwork, Services
 from expertconnect.validation import INT64_MAX, Form
 
@@ -31,6 +38,7 @@ REST_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]) -> str:
     """The socket's peer, unless it is a trusted proxy: then the right-most X-Forwarded-For hop
     that is not itself a trusted proxy. Headers from an untrusted peer are never believed."""
+
     def is_trusted(address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)
@@ -46,7 +54,7 @@ def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:
-                return peer      # garbage in the header: fall back to what we know
+                return peer  # garbage in the header: fall back to what we know
     return peer
 
 
@@ -59,8 +67,13 @@ def log_failure(handler: tornado.web.RequestHandler, typ, value, tb) -> None:
     if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
         return
     request = handler.request
-    log.error("%s %s (%s) failed", request.method, request.path, request.remote_ip,
-              exc_info=(typ, value, tb))
+    log.error(
+        "%s %s (%s) failed",
+        request.method,
+        request.path,
+        request.remote_ip,
+        exc_info=(typ, value, tb),
+    )
 
 
 @tornado.web.stream_request_body
@@ -70,7 +83,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     # Per endpoint: does it need a token, and which rate-limit bucket does it draw from.
     auth_required = True
-    rate_scope: str | None = "default"   # "default" (per user), "auth" (per address), None
+    rate_scope: str | None = "default"  # "default" (per user), "auth" (per address), None
 
     def initialize(self, services: Services) -> None:
         self.services = services
@@ -81,12 +94,14 @@ class BaseHandler(tornado.web.RequestHandler):
         self._sticky_headers: dict[str, str] = {}
         origin = self.request.headers.get("Origin")
         if origin and origin in services.config.server.cors_origins:
-            self._add_sticky_headers({
-                "Access-Control-Allow-Origin": origin,
-                "Access-Control-Expose-Headers": "X-RateLimit-Limit, X-RateLimit-Remaining, "
-                                                 "X-RateLimit-Reset, Retry-After, Link",
-                "Vary": "Origin",
-            })
+            self._add_sticky_headers(
+                {
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Expose-Headers": "X-RateLimit-Limit, X-RateLimit-Remaining, "
+                    "X-RateLimit-Reset, Retry-After, Link",
+                    "Vary": "Origin",
+                }
+            )
         self._body_chunks: list[bytes] = []
 
     def set_default_headers(self) -> None:
@@ -168,9 +183,11 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @property
     def client_address(self) -> str:
-        return client_address(self.request.remote_ip,
-                              self.request.headers.get_list("X-Forwarded-For"),
-                              self.services.trusted_proxies)
+        return client_address(
+            self.request.remote_ip,
+            self.request.headers.get_list("X-Forwarded-For"),
+            self.services.trusted_proxies,
+        )
 
     # ------------------------------------------------------------------ request helpers
     def json_body(self) -> dict[str, Any]:
@@ -216,8 +233,9 @@ class BaseHandler(tornado.web.RequestHandler):
         raise NotFound(not_found)
 
     def query_form(self) -> Form:
-        return Form({k: self.get_query_argument(k) for k in self.request.query_arguments},
-                    from_query=True)
+        return Form(
+            {k: self.get_query_argument(k) for k in self.request.query_arguments}, from_query=True
+        )
 
     @property
     def user_id(self) -> int:
@@ -254,8 +272,11 @@ class BaseHandler(tornado.web.RequestHandler):
     @classmethod
     def allowed_methods(cls) -> list[str]:
         """The REST verbs this handler implements (Tornado's default for the others is 405)."""
-        return [m for m in REST_METHODS
-                if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())]
+        return [
+            m
+            for m in REST_METHODS
+            if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())
+        ]
 
     def log_exception(self, typ, value, tb) -> None:
         log_failure(self, typ, value, tb)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from expertconnect.actions import credits
 from expertconnect.db.queries import credits as credits_q
 from expertconnect.errors import NotFound
@@ -39,17 +37,25 @@ class PurchaseHandler(BaseHandler):
         form = self.form()
         payment_method = form.choice("payment_method", PAYMENT_METHODS)
         amount = form.money("amount")
-        credits_to_purchase = form.integer("credits_to_purchase", min_value=1,
-                                           max_value=MAX_CREDITS_PER_PURCHASE)
+        credits_to_purchase = form.integer(
+            "credits_to_purchase", min_value=1, max_value=MAX_CREDITS_PER_PURCHASE
+        )
         if amount is not None and credits_to_purchase is not None:
             expected = credits_to_purchase * self.services.config.credits.price_usd
-            form.check(amount == expected, "amount",
-                       f"Expected amount {expected:.2f} for {credits_to_purchase} credits.")
+            form.check(
+                amount == expected,
+                "amount",
+                f"Expected amount {expected:.2f} for {credits_to_purchase} credits.",
+            )
         form.validate()
         self.require_quota("purchase", self.user_id)
-        result = await credits.purchase(self.services, self.user_id,
-                                        payment_method=payment_method, amount=amount,
-                                        credits=credits_to_purchase)
+        result = await credits.purchase(
+            self.services,
+            self.user_id,
+            payment_method=payment_method,
+            amount=amount,
+            credits=credits_to_purchase,
+        )
         self.charge_quota("purchase", self.user_id)
         self.write_json(result)
 
@@ -60,11 +66,16 @@ class TransferHandler(BaseHandler):
         meeting_id = form.object_id("meeting_id")
         amount = form.integer("amount", min_value=1, max_value=MAX_CREDITS_PER_TRANSFER)
         form.validate()
-        new_balance = await credits.pay_for_meeting(self.services, self.user_id,
-                                                    meeting_id=meeting_id, amount=amount)
-        self.write_json({"success": True,
-                         "message": f"{amount} credit(s) transferred successfully",
-                         "new_balance": new_balance})
+        new_balance = await credits.pay_for_meeting(
+            self.services, self.user_id, meeting_id=meeting_id, amount=amount
+        )
+        self.write_json(
+            {
+                "success": True,
+                "message": f"{amount} credit(s) transferred successfully",
+                "new_balance": new_balance,
+            }
+        )
 
 
 ROUTES = [

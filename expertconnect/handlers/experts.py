@@ -53,8 +53,9 @@ class ExpertsHandler(BaseHandler):
         else:
             # Ranked results are not in id order, so an id cursor cannot page them: with q,
             # before_id is ignored and `limit` takes the best matches.
-            self.write_json(await experts_q.search_experts(self.db, text, **filters,
-                                                           limit=page["limit"]))
+            self.write_json(
+                await experts_q.search_experts(self.db, text, **filters, limit=page["limit"])
+            )
 
 
 class PublicProfileHandler(BaseHandler):
@@ -63,8 +64,9 @@ class PublicProfileHandler(BaseHandler):
         profile = await experts_q.get_public_profile(self.db, user_id)
         if profile is None:
             raise NotFound(USER_NOT_FOUND)
-        profile["reviews"] = await experts_q.list_reviews_received(self.db, user_id,
-                                                                   limit=PROFILE_REVIEWS)
+        profile["reviews"] = await experts_q.list_reviews_received(
+            self.db, user_id, limit=PROFILE_REVIEWS
+        )
         self.write_json(profile)
 
 
@@ -74,20 +76,28 @@ class FreeSlotsHandler(BaseHandler):
         form = self.query_form()
         start = form.timestamp("from")
         end = form.timestamp("to")
-        minutes = form.integer("duration", required=False, min_value=SLOT_MINUTES_MIN,
-                               max_value=SLOT_MINUTES_MAX)
+        minutes = form.integer(
+            "duration", required=False, min_value=SLOT_MINUTES_MIN, max_value=SLOT_MINUTES_MAX
+        )
         if start is not None and end is not None:
             form.check(end > start, "to", "Must be after from.")
-            form.check(end - start <= WINDOW_MAX, "to",
-                       f"The window may span at most {WINDOW_MAX.days} days.")
+            form.check(
+                end - start <= WINDOW_MAX,
+                "to",
+                f"The window may span at most {WINDOW_MAX.days} days.",
+            )
         form.validate()
         schedule = await experts_q.get_schedule(self.db, user_id, start, end)
         if schedule is None:
             raise NotFound(USER_NOT_FOUND)
         free = slots.free_slots(
             [slots.WeeklyHours(*hours) for hours in schedule["weekly"]],
-            zoneinfo.ZoneInfo(schedule["timezone"]), schedule["busy"], start, end,
-            dt.timedelta(minutes=minutes or SLOT_MINUTES_DEFAULT))
+            zoneinfo.ZoneInfo(schedule["timezone"]),
+            schedule["busy"],
+            start,
+            end,
+            dt.timedelta(minutes=minutes or SLOT_MINUTES_DEFAULT),
+        )
         self.write_json([{"start": lo, "end": hi} for lo, hi in free])
 
 

@@ -36,25 +36,36 @@ class MeetingListHandler(BaseHandler):
         # requester_id, status and id are the server's to set: ignored if sent.
         form = self.form()
         title = form.string("title", max_length=TITLE_MAX)
-        description = form.string("description", required=False, max_length=TEXT_MAX,
-                                  allow_blank=True, default="")
+        description = form.string(
+            "description", required=False, max_length=TEXT_MAX, allow_blank=True, default=""
+        )
         expert_id = form.object_id("expert_id")
         category_id = form.object_id("category_id")
         start = form.timestamp("scheduled_start")
         end = form.timestamp("scheduled_end")
         if expert_id is not None:
-            form.check(expert_id != self.user_id, "expert_id",
-                       "You cannot book a meeting with yourself.")
+            form.check(
+                expert_id != self.user_id, "expert_id", "You cannot book a meeting with yourself."
+            )
         if start is not None:
-            form.check(start > dt.datetime.now(dt.timezone.utc), "scheduled_start",
-                       "scheduled_start must be in the future.")
+            form.check(
+                start > dt.datetime.now(dt.UTC),
+                "scheduled_start",
+                "scheduled_start must be in the future.",
+            )
         if start is not None and end is not None:
             form.check(end > start, "scheduled_end", "scheduled_end must be after scheduled_start.")
         form.validate()
         meeting = await meetings.book(
-            self.services, requester_id=self.user_id, expert_id=expert_id,
-            category_id=category_id, title=title, description=description,
-            scheduled_start=start, scheduled_end=end)
+            self.services,
+            requester_id=self.user_id,
+            expert_id=expert_id,
+            category_id=category_id,
+            title=title,
+            description=description,
+            scheduled_start=start,
+            scheduled_end=end,
+        )
         self.write_json(meeting, status=201)
 
 
@@ -75,7 +86,8 @@ class MeetingStatusHandler(BaseHandler):
         status = form.choice("status", STATUSES)
         form.validate()
         updated = await meetings.change_status(
-            self.services, meeting_id=meeting_id, user_id=self.user_id, new_status=status)
+            self.services, meeting_id=meeting_id, user_id=self.user_id, new_status=status
+        )
         self.write_json(updated)
 
 
@@ -85,12 +97,18 @@ class ReviewListHandler(BaseHandler):
         meeting_id = form.object_id("meeting_id")
         reviewee_id = form.object_id("reviewee_id")
         rating = form.integer("rating", min_value=1, max_value=5)
-        review_text = form.string("review_text", required=False, max_length=TEXT_MAX,
-                                  allow_blank=True, default="")
+        review_text = form.string(
+            "review_text", required=False, max_length=TEXT_MAX, allow_blank=True, default=""
+        )
         form.validate()
         review = await meetings.review(
-            self.services, meeting_id=meeting_id, reviewer_id=self.user_id,
-            reviewee_id=reviewee_id, rating=rating, review_text=review_text)
+            self.services,
+            meeting_id=meeting_id,
+            reviewer_id=self.user_id,
+            reviewee_id=reviewee_id,
+            rating=rating,
+            review_text=review_text,
+        )
         self.write_json(review, status=201)
 
 

@@ -28,11 +28,13 @@ class MessagesHandler(BaseHandler):
         # sender_id, is_read and id come from the server: they are ignored if sent.
         form = self.form()
         receiver_id = form.object_id("receiver_id")
-        content = form.string("content",
-                              max_length=self.services.config.realtime.max_message_length)
+        content = form.string(
+            "content", max_length=self.services.config.realtime.max_message_length
+        )
         form.validate()
         message = await messages_actions.send_message(
-            self.services, self.user_id, receiver_id, content)
+            self.services, self.user_id, receiver_id, content
+        )
         self.write_json(message, status=201)
 
 
@@ -73,8 +75,9 @@ class NotificationsHandler(BaseHandler):
 class NotificationHandler(BaseHandler):
     async def get(self, raw_id: str) -> None:
         notification_id = self.path_id(raw_id, NOTIFICATION_NOT_FOUND)
-        notification = await notifications_q.get_notification(self.db, self.user_id,
-                                                               notification_id)
+        notification = await notifications_q.get_notification(
+            self.db, self.user_id, notification_id
+        )
         if notification is None:
             raise NotFound(NOTIFICATION_NOT_FOUND)
         self.write_json(notification)
@@ -84,8 +87,7 @@ class NotificationHandler(BaseHandler):
         form = self.form()
         is_read = form.boolean("is_read")
         form.validate()
-        updated = await notifications_q.update_read(self.db, self.user_id, notification_id,
-                                                    is_read)
+        updated = await notifications_q.update_read(self.db, self.user_id, notification_id, is_read)
         if updated is None:
             raise NotFound(NOTIFICATION_NOT_FOUND)
         self.write_json(updated)

@@ -48,18 +48,24 @@ class UserSkillsHandler(_OwnedListHandler):
         form.validate()
         try:
             skill = await skills_q.insert_user_skill(
-                self.db, self.user_id, category_id=category_id, skill_name=skill_name,
-                proficiency_level=level)
+                self.db,
+                self.user_id,
+                category_id=category_id,
+                skill_name=skill_name,
+                proficiency_level=level,
+            )
         except asyncpg.ForeignKeyViolationError as exc:
             if exc.constraint_name != "user_skills_category_id_fkey":
                 raise
             raise ValidationError.single(
-                "category", "Category with this ID does not exist.") from None
+                "category", "Category with this ID does not exist."
+            ) from None
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name != "user_skills_user_category_skill_key":
                 raise
             raise ValidationError.single(
-                "skill_name", "You already have this skill in this category.") from None
+                "skill_name", "You already have this skill in this category."
+            ) from None
         self.write_json(skill, status=201)
 
 
@@ -95,8 +101,10 @@ class UserAvailabilityHandler(_OwnedListHandler):
             clash = await availability_q.get_overlapping_slot(self.db, self.user_id, **slot_args)
             message = "This slot overlaps another of your slots on the same day."
             if clash is not None:
-                message = (f"This slot overlaps your slot {clash['start_time']:%H:%M:%S}-"
-                           f"{clash['end_time']:%H:%M:%S} on the same day (id {clash['id']}).")
+                message = (
+                    f"This slot overlaps your slot {clash['start_time']:%H:%M:%S}-"
+                    f"{clash['end_time']:%H:%M:%S} on the same day (id {clash['id']})."
+                )
             raise ValidationError.single("start_time", message) from None
         self.write_json(slot, status=201)
 

@@ -19,7 +19,7 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PASSWORD_MIN_CHARS, PASSWORD_MAX_BYTES = 8, 72
 NAME_MAX = 150
 BIO_MAX = 2000
-TIMEZONE_MAX = 64   # the longest IANA names are about 30 characters
+TIMEZONE_MAX = 64  # the longest IANA names are about 30 characters
 TIMEZONE_UNKNOWN = 'Unknown time zone. Use an IANA name such as "Europe/Berlin" or "UTC".'
 
 
@@ -70,22 +70,32 @@ class RegisterHandler(BaseHandler):
         form = self.form()
         username = form.string("username", max_length=150)
         if username is not None:
-            form.check(bool(USERNAME_RE.match(username)), "username",
-                       "Enter a valid username: 3-150 letters, digits and @.+-_ only.")
+            form.check(
+                bool(USERNAME_RE.match(username)),
+                "username",
+                "Enter a valid username: 3-150 letters, digits and @.+-_ only.",
+            )
         email = form.string("email", max_length=254)
         if email is not None:
             form.check(bool(EMAIL_RE.match(email)), "email", "Enter a valid email address.")
         password = _password(form)
-        first_name = form.string("first_name", required=False, max_length=NAME_MAX,
-                                 allow_blank=True, default="")
-        last_name = form.string("last_name", required=False, max_length=NAME_MAX,
-                                allow_blank=True, default="")
+        first_name = form.string(
+            "first_name", required=False, max_length=NAME_MAX, allow_blank=True, default=""
+        )
+        last_name = form.string(
+            "last_name", required=False, max_length=NAME_MAX, allow_blank=True, default=""
+        )
         form.validate()
         # Each account comes with free credits: cap how many one address can open.
         self.require_quota("registration", self.client_address)
         payload = await accounts.register(
-            self.services, username=username, email=email, password=password,
-            first_name=first_name, last_name=last_name)
+            self.services,
+            username=username,
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+        )
         self.charge_quota("registration", self.client_address)
         self.write_json(payload, status=201)
 
@@ -125,10 +135,12 @@ class MeHandler(BaseHandler):
         # Only these five are the user's to set; id, username, email and the rest are ignored.
         form = self.form()
         fields = {
-            "first_name": form.string("first_name", required=False, max_length=NAME_MAX,
-                                      allow_blank=True),
-            "last_name": form.string("last_name", required=False, max_length=NAME_MAX,
-                                     allow_blank=True),
+            "first_name": form.string(
+                "first_name", required=False, max_length=NAME_MAX, allow_blank=True
+            ),
+            "last_name": form.string(
+                "last_name", required=False, max_length=NAME_MAX, allow_blank=True
+            ),
             "bio": form.string("bio", required=False, max_length=BIO_MAX, allow_blank=True),
             "profile_picture": form.url("profile_picture", required=False),
             "timezone": _timezone(form),

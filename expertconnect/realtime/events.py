@@ -25,10 +25,15 @@ class Event:
         return {**self.payload, "event_id": self.seq}
 
     @classmethod
-    def from_row(cls, row: dict) -> "Event":
+    def from_row(cls, row: dict) -> Event:
         """From a user_events row (payload as JSON text)."""
-        return cls(row["user_id"], row["event_type"], json.loads(row["payload"]),
-                   row["peer_id"], row["seq"])
+        return cls(
+            row["user_id"],
+            row["event_type"],
+            json.loads(row["payload"]),
+            row["peer_id"],
+            row["seq"],
+        )
 
 
 def message_received(user_id: int, message: dict) -> Event:
@@ -38,14 +43,21 @@ def message_received(user_id: int, message: dict) -> Event:
 
 
 def notification_received(notification: dict) -> Event:
-    return Event(notification["user_id"], NOTIFICATION_RECEIVE,
-                 {"type": NOTIFICATION_RECEIVE, "notification": notification})
+    return Event(
+        notification["user_id"],
+        NOTIFICATION_RECEIVE,
+        {"type": NOTIFICATION_RECEIVE, "notification": notification},
+    )
 
 
 def messages_read(user_id: int, reader_id: int, up_to_id: int) -> Event:
     """Tells a sender that `reader_id` has read their messages up to `up_to_id`."""
-    return Event(user_id, MESSAGE_READ,
-                 {"type": MESSAGE_READ, "reader_id": reader_id, "up_to_id": up_to_id}, reader_id)
+    return Event(
+        user_id,
+        MESSAGE_READ,
+        {"type": MESSAGE_READ, "reader_id": reader_id, "up_to_id": up_to_id},
+        reader_id,
+    )
 
 
 def error_frame(message: str) -> dict:

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 
 class Socket(Protocol):
-    token_jti: object                              # the id of the token it authenticated with
+    token_jti: object  # the id of the token it authenticated with
 
-    def deliver(self, event) -> bool: ...          # False: the socket is gone or too slow
+    def deliver(self, event) -> bool: ...  # False: the socket is gone or too slow
     def close(self, code: int, reason: str) -> None: ...
 
 

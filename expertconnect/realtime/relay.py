@@ -61,7 +61,8 @@ class PostgresRelay:
 
     async def _connect(self) -> None:
         self._conn = await asyncpg.connect(
-            self.dsn, server_settings={"application_name": "expertconnect-relay"})
+            self.dsn, server_settings={"application_name": "expertconnect-relay"}
+        )
         await self._conn.add_listener(EVENTS_CHANNEL, self._on_notify)
         await self._conn.add_listener(CONTROL_CHANNEL, self._on_notify)
 
@@ -77,7 +78,7 @@ class PostgresRelay:
                 continue
             try:
                 await self._connect()
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("relay: cannot re-LISTEN yet: %r", exc)
                 continue
             log.warning("relay: LISTEN connection restored; asking sockets to resume")

@@ -53,6 +53,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         self._catching_up = True
         self._held: list[Event] = []
         self._expiry_timer = None
+        self._catch_up_task: asyncio.Future | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ handshake
@@ -118,9 +119,12 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             return self._refuse(exc.status, exc.message)
         last_event_id = self._query_text("last_event_id")
         if "last_event_id" in self.request.query_arguments and not (
-                last_event_id and len(last_event_id) <= 19 and last_event_id.isascii()
-                and last_event_id.isdigit()
-                and int(last_event_id) <= INT64_MAX):
+            last_event_id
+            and len(last_event_id) <= 19
+            and last_event_id.isascii()
+            and last_event_id.isdigit()
+            and int(last_event_id) <= INT64_MAX
+        ):
             return self._refuse(400, "last_event_id must be a non-negative integer")
         self._resume_from = int(last_event_id) if last_event_id is not None else None
         await super().get(*args, **kwargs)
@@ -133,12 +137,14 @@ class EventSocket(tornado.websocket.WebSocketHandler):
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self, *args) -> None:
-        self.ws_connection.stream.max_write_buffer_size = \
+        self.ws_connection.stream.max_write_buffer_size = (
             self.services.config.realtime.max_buffered_bytes
+        )
         self.services.hub.add(self.user_id, self)
         remaining = self.claims.expires_at - time.time()
         self._expiry_timer = asyncio.get_running_loop().call_later(
-            max(0.0, remaining), self.close, CLOSE_UNAUTHORIZED, "Token expired")
+            max(0.0, remaining), self.close, CLOSE_UNAUTHORIZED, "Token expired"
+        )
         # Registered before reading the log: anything committed from here on is either in the
         # read or arrives live (and is held until the read is done).
         await self._catch_up(self._resume_from)
@@ -166,13 +172,14 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             self._held.append(event)
             return True
         if event.seq <= self.last_seq:
-            return True                      # already sent by a catch-up read
+            return True  # already sent by a catch-up read
         if event.seq != self.last_seq + 1:
             # An earlier event of this user committed but has not reached us yet (another
             # coroutine or process is still publishing it): read the log, which has it.
             self._held.append(event)
             self._catching_up = True
-            asyncio.ensure_future(self._catch_up(self.last_seq))
+            # Kept so the task is not garbage-collected while it runs.
+            self._catch_up_task = asyncio.ensure_future(self._catch_up(self.last_seq))
             return True
         self.last_seq = event.seq
         if self.wants(event.event_type, event.peer_id):
@@ -202,8 +209,13 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             peer = self.peer_id
             types = list(self.event_types)
             page = await events_q.list_events_after(
-                self.services.db, self.user_id, after or 0, types, peer,
-                0 if after is None else REPLAY_PAGE)
+                self.services.db,
+                self.user_id,
+                after or 0,
+                types,
+                peer,
+                0 if after is None else REPLAY_PAGE,
+            )
             if after is not None and (after < page["purged_through"] or after > page["head"]):
                 self._send(events.resync_required_frame())
                 after = None
@@ -220,7 +232,8 @@ class EventSocket(tornado.websocket.WebSocketHandler):
                         break
                     last = page["events"][-1][0]
                     page = await events_q.list_events_after(
-                        self.services.db, self.user_id, last, types, peer, REPLAY_PAGE)
+                        self.services.db, self.user_id, last, types, peer, REPLAY_PAGE
+                    )
                 self.last_seq = max(self.last_seq, page["head"])
         except ApiError:
             self.close(1011, "Database unavailable")
@@ -270,8 +283,9 @@ class ChatSocket(EventSocket):
 
     async def on_message(self, message) -> None:
         try:
-            frame = wire.loads(message.encode("utf-8", "surrogatepass")
-                               if isinstance(message, str) else message)
+            frame = wire.loads(
+                message.encode("utf-8", "surrogatepass") if isinstance(message, str) else message
+            )
         except (wire.MalformedJSON, UnicodeEncodeError):
             self._send(events.error_frame("Malformed JSON"))
             return
@@ -283,18 +297,21 @@ class ChatSocket(EventSocket):
             return
         decision = self.services.limiters["default"].hit(self.user_id)
         if not decision.allowed:
-            self._send(events.error_frame(
-                f"Rate limit exceeded; retry in {decision.retry_after} s"))
+            self._send(
+                events.error_frame(f"Rate limit exceeded; retry in {decision.retry_after} s")
+            )
             return
         form = Form(frame)
-        content = form.string("content",
-                              max_length=self.services.config.realtime.max_message_length)
+        content = form.string(
+            "content", max_length=self.services.config.realtime.max_message_length
+        )
         try:
             form.validate()
             await messages_actions.send_message(self.services, self.user_id, self.peer_id, content)
         except ValidationError as exc:
-            problems = "; ".join(f"{field}: {msg}" for field, msgs in exc.errors.items()
-                                 for msg in msgs)
+            problems = "; ".join(
+                f"{field}: {msg}" for field, msgs in exc.errors.items() for msg in msgs
+            )
             self._send(events.error_frame(problems))
         except ApiError as exc:
             self._send(events.error_frame(exc.message))

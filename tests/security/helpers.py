@@ -17,8 +17,21 @@ from urllib.parse import quote
 from conftest import JWT_SECRET, PASSWORD
 
 # Substrings that would mean an internal detail reached a client.
-LEAK_MARKERS = ("Traceback", "traceback", "asyncpg", "SELECT", "INSERT", "UPDATE ", "psycopg",
-                "/work/", ".py", 'File "', "Exception", "Error:", "<html")
+LEAK_MARKERS = (
+    "Traceback",
+    "traceback",
+    "asyncpg",
+    "SELECT",
+    "INSERT",
+    "UPDATE ",
+    "psycopg",
+    "/work/",
+    ".py",
+    'File "',
+    "Exception",
+    "Error:",
+    "<html",
+)
 
 
 @dataclass
@@ -36,8 +49,15 @@ class Raw:
         return self.headers.get("Content-Type", "")
 
 
-def raw(url: str, method: str, path: str, *, body: bytes | str | None = None,
-        headers: dict | None = None, token: str | None = None) -> Raw:
+def raw(
+    url: str,
+    method: str,
+    path: str,
+    *,
+    body: bytes | str | None = None,
+    headers: dict | None = None,
+    token: str | None = None,
+) -> Raw:
     """One request; unlike conftest's api() it does not insist the answer is JSON, so that a
     test can assert that it is."""
     port = int(url.rsplit(":", 1)[1])
@@ -50,18 +70,22 @@ def raw(url: str, method: str, path: str, *, body: bytes | str | None = None,
     try:
         conn.request(method, path, body=body, headers=all_headers)
         response = conn.getresponse()
-        return Raw(response.status, response.headers,
-                   response.read().decode("utf-8", "replace"))
+        return Raw(response.status, response.headers, response.read().decode("utf-8", "replace"))
     finally:
         conn.close()
 
 
-WS_UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-              "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode()}
+WS_UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+}
 
 
-def handshake(url: str, path: str, token: str | None, *, headers: dict | None = None,
-              quote_token: bool = True) -> Raw:
+def handshake(
+    url: str, path: str, token: str | None, *, headers: dict | None = None, quote_token: bool = True
+) -> Raw:
     """A WebSocket opening handshake over a plain HTTP connection: 101 when accepted, else the
     refusal's status and body."""
     if token is not None:
@@ -101,13 +125,15 @@ def valid_claims(user_id, **changes) -> dict:
     return {k: v for k, v in claims.items() if v is not ...}
 
 
-def hand_signed(header: dict, claims: dict, *, key: bytes | None = JWT_SECRET.encode(),
-                digest=hashlib.sha256) -> str:
+def hand_signed(
+    header: dict, claims: dict, *, key: bytes | None = JWT_SECRET.encode(), digest=hashlib.sha256
+) -> str:
     """A JWT assembled by hand, for headers pyjwt refuses to produce (an RS256 header over an
     HMAC signature, 'None' spelled oddly). key=None: no signature at all."""
     signing_input = f"{b64url(json.dumps(header))}.{b64url(json.dumps(claims))}"
-    signature = "" if key is None else b64url(
-        hmac.new(key, signing_input.encode(), digest).digest())
+    signature = (
+        "" if key is None else b64url(hmac.new(key, signing_input.encode(), digest).digest())
+    )
     return f"{signing_input}.{signature}"
 
 
@@ -115,8 +141,13 @@ def hand_signed(header: dict, claims: dict, *, key: bytes | None = JWT_SECRET.en
 def register(url: str, **fields) -> dict:
     """A user registered through the API of the server at `url`: its fields plus id/token."""
     tag = uuid.uuid4().hex[:10]
-    body = {"username": f"sec_{tag}", "email": f"sec_{tag}@example.com", "password": PASSWORD,
-            "first_name": "Sec", "last_name": tag}
+    body = {
+        "username": f"sec_{tag}",
+        "email": f"sec_{tag}@example.com",
+        "password": PASSWORD,
+        "first_name": "Sec",
+        "last_name": tag,
+    }
     body.update(fields)
     r = raw(url, "POST", "/api/users/register/", body=json.dumps(body))
     assert r.status == 201, r.text
@@ -124,31 +155,46 @@ def register(url: str, **fields) -> dict:
 
 
 def at(hours: float) -> str:
-    moment = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=hours)
+    moment = dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def meeting_body(expert_id: int, **overrides) -> dict:
-    body = {"title": "Security review", "description": "", "expert_id": expert_id,
-            "category_id": 1, "scheduled_start": at(24), "scheduled_end": at(25)}
+    body = {
+        "title": "Security review",
+        "description": "",
+        "expert_id": expert_id,
+        "category_id": 1,
+        "scheduled_start": at(24),
+        "scheduled_end": at(25),
+    }
     body.update(overrides)
     return body
 
 
 def book(api, requester, expert, **overrides) -> dict:
-    r = api("POST", "/api/meetings/", token=requester.token,
-            json=meeting_body(expert.id, **overrides))
+    r = api(
+        "POST", "/api/meetings/", token=requester.token, json=meeting_body(expert.id, **overrides)
+    )
     assert r.status == 201, r.text
     return r.json
 
 
 def meeting_in(api, requester, expert, state: str) -> dict:
     meeting = book(api, requester, expert)
-    moves = {"pending": [], "confirmed": ["confirmed"], "completed": ["confirmed", "completed"],
-             "cancelled": ["cancelled"]}[state]
+    moves = {
+        "pending": [],
+        "confirmed": ["confirmed"],
+        "completed": ["confirmed", "completed"],
+        "cancelled": ["cancelled"],
+    }[state]
     for status in moves:
-        r = api("PATCH", f"/api/meetings/{meeting['id']}/update_status/", token=expert.token,
-                json={"status": status})
+        r = api(
+            "PATCH",
+            f"/api/meetings/{meeting['id']}/update_status/",
+            token=expert.token,
+            json={"status": status},
+        )
         assert r.status == 200, r.text
     return meeting
 

@@ -19,43 +19,87 @@ def actors(server):
     a, b = (SimpleNamespace(**register(server.url)) for _ in range(2))
 
     def call(user, method, path, body=None):
-        r = raw(server.url, method, path, token=user.token,
-                body=None if body is None else json.dumps(body))
+        r = raw(
+            server.url,
+            method,
+            path,
+            token=user.token,
+            body=None if body is None else json.dumps(body),
+        )
         assert r.status in (200, 201), r.text
         return r.json
 
-    meeting = call(a, "POST", "/api/meetings/", {
-        "title": "t", "expert_id": b.id, "category_id": 1, "scheduled_start": at(24),
-        "scheduled_end": at(25)})
+    meeting = call(
+        a,
+        "POST",
+        "/api/meetings/",
+        {
+            "title": "t",
+            "expert_id": b.id,
+            "category_id": 1,
+            "scheduled_start": at(24),
+            "scheduled_end": at(25),
+        },
+    )
     call(b, "PATCH", f"/api/meetings/{meeting['id']}/update_status/", {"status": "confirmed"})
     call(b, "PATCH", f"/api/meetings/{meeting['id']}/update_status/", {"status": "completed"})
     call(b, "POST", "/api/messages/", {"receiver_id": a.id, "content": "hello"})
     notification = call(a, "GET", "/api/notifications/")[0]
-    return SimpleNamespace(a=a, b=b, meeting=meeting["id"], notification=notification["id"],
-                           url=server.url)
+    return SimpleNamespace(
+        a=a, b=b, meeting=meeting["id"], notification=notification["id"], url=server.url
+    )
 
 
 # name -> (method, path, a valid body); paths and bodies are templates over the actors.
 ENDPOINTS = {
-    "register": ("POST", "/api/users/register/",
-                 {"username": "hostile_{n}", "email": "hostile_{n}@example.com",
-                  "password": "long-enough-password"}),
-    "login": ("POST", "/api/users/login/", {"username": "{a.username}",
-                                            "password": "long-enough-password"}),
+    "register": (
+        "POST",
+        "/api/users/register/",
+        {
+            "username": "hostile_{n}",
+            "email": "hostile_{n}@example.com",
+            "password": "long-enough-password",
+        },
+    ),
+    "login": (
+        "POST",
+        "/api/users/login/",
+        {"username": "{a.username}", "password": "long-enough-password"},
+    ),
     "profile": ("PUT", "/api/users/me/", {"first_name": "A"}),
-    "skill": ("POST", "/api/user-skills/",
-              {"category": 1, "skill_name": "Go", "proficiency_level": "expert"}),
-    "availability": ("POST", "/api/user-availability/",
-                     {"day_of_week": 1, "start_time": "09:00:00", "end_time": "10:00:00"}),
+    "skill": (
+        "POST",
+        "/api/user-skills/",
+        {"category": 1, "skill_name": "Go", "proficiency_level": "expert"},
+    ),
+    "availability": (
+        "POST",
+        "/api/user-availability/",
+        {"day_of_week": 1, "start_time": "09:00:00", "end_time": "10:00:00"},
+    ),
     "transfer": ("POST", "/api/credits/transfer/", {"meeting_id": "{meeting}", "amount": 1}),
-    "purchase": ("POST", "/api/payments/purchase_credits/",
-                 {"payment_method": "credit_card", "amount": "1.00", "credits_to_purchase": 1}),
-    "book": ("POST", "/api/meetings/",
-             {"title": "t", "expert_id": "{b.id}", "category_id": 1,
-              "scheduled_start": "{start}", "scheduled_end": "{end}"}),
+    "purchase": (
+        "POST",
+        "/api/payments/purchase_credits/",
+        {"payment_method": "credit_card", "amount": "1.00", "credits_to_purchase": 1},
+    ),
+    "book": (
+        "POST",
+        "/api/meetings/",
+        {
+            "title": "t",
+            "expert_id": "{b.id}",
+            "category_id": 1,
+            "scheduled_start": "{start}",
+            "scheduled_end": "{end}",
+        },
+    ),
     "status": ("PATCH", "/api/meetings/{meeting}/update_status/", {"status": "cancelled"}),
-    "review": ("POST", "/api/reviews/",
-               {"meeting_id": "{meeting}", "reviewee_id": "{b.id}", "rating": 5}),
+    "review": (
+        "POST",
+        "/api/reviews/",
+        {"meeting_id": "{meeting}", "reviewee_id": "{b.id}", "rating": 5},
+    ),
     "message": ("POST", "/api/messages/", {"receiver_id": "{b.id}", "content": "hi"}),
     "mark read": ("POST", "/api/messages/mark_read/", {"with_user": "{b.id}"}),
     "notification": ("PATCH", "/api/notifications/{notification}/", {"is_read": True}),
@@ -63,9 +107,15 @@ ENDPOINTS = {
 
 
 def _values(actors) -> dict:
-    return {"a": actors.a, "b": actors.b, "meeting": actors.meeting,
-            "notification": actors.notification, "start": at(48), "end": at(49),
-            "n": uuid.uuid4().hex[:12]}
+    return {
+        "a": actors.a,
+        "b": actors.b,
+        "meeting": actors.meeting,
+        "notification": actors.notification,
+        "start": at(48),
+        "end": at(49),
+        "n": uuid.uuid4().hex[:12],
+    }
 
 
 def _fill(value, values):
@@ -97,7 +147,7 @@ def test_the_valid_bodies_are_valid(actors):
     """The baseline for every case below: only the hostile part differs."""
     for endpoint in ENDPOINTS:
         if endpoint in ("login", "status", "transfer", "review"):
-            continue          # valid, but they would change the shared state
+            continue  # valid, but they would change the shared state
         r = send(actors, *request_for(actors, endpoint))
         assert r.status in (200, 201), (endpoint, r.text)
 
@@ -138,43 +188,130 @@ def test_a_body_that_is_not_a_json_object_is_a_400(actors, endpoint, case):
     assert_json_error(r, 400)
 
 
-@pytest.mark.parametrize("endpoint", ["me", "mark all read", "unread count",
-                                      "balance"])
+@pytest.mark.parametrize("endpoint", ["me", "mark all read", "unread count", "balance"])
 def test_endpoints_without_a_body_ignore_a_hostile_one(actors, endpoint):
-    method, path = {"me": ("GET", "/api/users/me/"),
-                    "mark all read": ("POST", "/api/notifications/mark_all_read/"),
-                    "unread count": ("GET", "/api/notifications/unread_count/"),
-                    "balance": ("GET", "/api/credits/balance/")}[endpoint]
+    method, path = {
+        "me": ("GET", "/api/users/me/"),
+        "mark all read": ("POST", "/api/notifications/mark_all_read/"),
+        "unread count": ("GET", "/api/notifications/unread_count/"),
+        "balance": ("GET", "/api/credits/balance/"),
+    }[endpoint]
     for body in BAD_BODIES.values():
         r = send(actors, method, path, body)
         assert r.status == 200, (endpoint, r.text)
 
 
 # ------------------------------------------------------------------ one bad field at a time
-INTEGER_BAD = ["true", "false", "1.5", "1.0", '"1"', '" 1"', str(INT64), str(2**64), "1e3",
-               "1e400", "[]", "[1]", "{}", '"\\u0000"']
-ID_BAD = INTEGER_BAD + ["0", "-1", str(-INT64)]
-STRING_BAD = ['"a\\u0000b"', '"\\ud800"', '"x\\udfff"', '"\\udc00\\ud800"', "123", "true",
-              "[]", '{"a": 1}']
-CHOICE_BAD = ['"bogus"', '"PENDING"', '""', '"\\ud800"', '"cancelled\\u0000"', "1", "true",
-              '["cancelled"]', '"' + "x" * 10_000 + '"']
-MONEY_BAD = ['"abc"', '"NaN"', '"Infinity"', '"-Infinity"', '"sNaN"', '"-1.00"', '"0"',
-             '"0.00"', '"1.001"', '"1e30"', '"1E+100000000000000000000"', '"1e-999999999"',
-             "1e400", '"1,00"', '" "', '"0x1"', "true", "[]", '"\\u0000"', '"\\ud800"',
-             '"' + "9" * 5000 + '"']
-DATE_BAD = ['"2025-02-30T10:00:00Z"', '"2031-02-29T10:00:00Z"', '"99999-01-01T00:00:00Z"',
-            '"2030-13-01T00:00:00Z"', '"2030-01-01T25:00:00Z"', '"2030-01-01T10:00:00+24:00"',
-            '"9999-12-31T23:00:00-05:00"', '"0001-01-01T00:30:00+01:00"', '"not a date"',
-            '""', "1900000000", "true", '"\\ud800"', '"2030-01-01T10:00:00Z\\u0000"']
-TIME_BAD = ['"24:00:00"', '"09:60:00"', '"09:00:60"', '"9:00"', '"25:00"', '"-1:00"',
-            '"\\u0669\\u0669:\\u0660\\u0660"', '"09:00:00.5"', '"09:00:00Z"', "900", "true",
-            '"\\u0000"', '""']
+INTEGER_BAD = [
+    "true",
+    "false",
+    "1.5",
+    "1.0",
+    '"1"',
+    '" 1"',
+    str(INT64),
+    str(2**64),
+    "1e3",
+    "1e400",
+    "[]",
+    "[1]",
+    "{}",
+    '"\\u0000"',
+]
+ID_BAD = [*INTEGER_BAD, "0", "-1", str(-INT64)]
+STRING_BAD = [
+    '"a\\u0000b"',
+    '"\\ud800"',
+    '"x\\udfff"',
+    '"\\udc00\\ud800"',
+    "123",
+    "true",
+    "[]",
+    '{"a": 1}',
+]
+CHOICE_BAD = [
+    '"bogus"',
+    '"PENDING"',
+    '""',
+    '"\\ud800"',
+    '"cancelled\\u0000"',
+    "1",
+    "true",
+    '["cancelled"]',
+    '"' + "x" * 10_000 + '"',
+]
+MONEY_BAD = [
+    '"abc"',
+    '"NaN"',
+    '"Infinity"',
+    '"-Infinity"',
+    '"sNaN"',
+    '"-1.00"',
+    '"0"',
+    '"0.00"',
+    '"1.001"',
+    '"1e30"',
+    '"1E+100000000000000000000"',
+    '"1e-999999999"',
+    "1e400",
+    '"1,00"',
+    '" "',
+    '"0x1"',
+    "true",
+    "[]",
+    '"\\u0000"',
+    '"\\ud800"',
+    '"' + "9" * 5000 + '"',
+]
+DATE_BAD = [
+    '"2025-02-30T10:00:00Z"',
+    '"2031-02-29T10:00:00Z"',
+    '"99999-01-01T00:00:00Z"',
+    '"2030-13-01T00:00:00Z"',
+    '"2030-01-01T25:00:00Z"',
+    '"2030-01-01T10:00:00+24:00"',
+    '"9999-12-31T23:00:00-05:00"',
+    '"0001-01-01T00:30:00+01:00"',
+    '"not a date"',
+    '""',
+    "1900000000",
+    "true",
+    '"\\ud800"',
+    '"2030-01-01T10:00:00Z\\u0000"',
+]
+TIME_BAD = [
+    '"24:00:00"',
+    '"09:60:00"',
+    '"09:00:60"',
+    '"9:00"',
+    '"25:00"',
+    '"-1:00"',
+    '"\\u0669\\u0669:\\u0660\\u0660"',
+    '"09:00:00.5"',
+    '"09:00:00Z"',
+    "900",
+    "true",
+    '"\\u0000"',
+    '""',
+]
 BOOLEAN_BAD = ['"true"', "1", "0", '"maybe"', "[]", "null"]
-URL_BAD = ['"javascript:alert(1)"', '"JAVASCRIPT:alert(1)"', '" javascript:alert(1)"',
-           '"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="', '"ftp://example.com/a"',
-           '"file:///etc/passwd"', '"//evil.example/x.png"', '"http://"', '"https:///x"',
-           '"vbscript:msgbox(1)"', '"http://exa mple.com/x"', '"https://example.com/\\n<b>"',
-           '"https://example.com/\\u0000"', '"https://' + "a" * 2000 + '.com"', "123"]
+URL_BAD = [
+    '"javascript:alert(1)"',
+    '"JAVASCRIPT:alert(1)"',
+    '" javascript:alert(1)"',
+    '"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="',
+    '"ftp://example.com/a"',
+    '"file:///etc/passwd"',
+    '"//evil.example/x.png"',
+    '"http://"',
+    '"https:///x"',
+    '"vbscript:msgbox(1)"',
+    '"http://exa mple.com/x"',
+    '"https://example.com/\\n<b>"',
+    '"https://example.com/\\u0000"',
+    '"https://' + "a" * 2000 + '.com"',
+    "123",
+]
 
 
 def _too_long(n: int) -> str:
@@ -183,45 +320,48 @@ def _too_long(n: int) -> str:
 
 # (endpoint, field, bad values); each value is JSON text.
 FIELD_CASES = [
-    ("register", "username", STRING_BAD + [_too_long(150), '"has space"', '"ab"']),
-    ("register", "email", STRING_BAD + [_too_long(254), '"not-an-email"']),
-    ("register", "password", STRING_BAD + ['"short"', _too_long(72), '"' + "é" * 37 + '"']),
-    ("register", "first_name", STRING_BAD + [_too_long(150)]),
-    ("login", "username", STRING_BAD + [_too_long(254)]),
-    ("login", "password", STRING_BAD + [_too_long(72)]),
-    ("profile", "first_name", STRING_BAD + [_too_long(150)]),
-    ("profile", "last_name", STRING_BAD + [_too_long(150)]),
-    ("profile", "bio", STRING_BAD + [_too_long(2000)]),
+    ("register", "username", [*STRING_BAD, _too_long(150), '"has space"', '"ab"']),
+    ("register", "email", [*STRING_BAD, _too_long(254), '"not-an-email"']),
+    ("register", "password", [*STRING_BAD, '"short"', _too_long(72), '"' + "é" * 37 + '"']),
+    ("register", "first_name", [*STRING_BAD, _too_long(150)]),
+    ("login", "username", [*STRING_BAD, _too_long(254)]),
+    ("login", "password", [*STRING_BAD, _too_long(72)]),
+    ("profile", "first_name", [*STRING_BAD, _too_long(150)]),
+    ("profile", "last_name", [*STRING_BAD, _too_long(150)]),
+    ("profile", "bio", [*STRING_BAD, _too_long(2000)]),
     ("profile", "profile_picture", STRING_BAD + URL_BAD),
     ("skill", "category", ID_BAD),
-    ("skill", "skill_name", STRING_BAD + [_too_long(100), '""', '"   "']),
+    ("skill", "skill_name", [*STRING_BAD, _too_long(100), '""', '"   "']),
     ("skill", "proficiency_level", CHOICE_BAD),
-    ("availability", "day_of_week", INTEGER_BAD + ["7", "-1"]),
+    ("availability", "day_of_week", [*INTEGER_BAD, "7", "-1"]),
     ("availability", "start_time", TIME_BAD),
-    ("availability", "end_time", TIME_BAD + ['"08:00:00"']),
+    ("availability", "end_time", [*TIME_BAD, '"08:00:00"']),
     ("transfer", "meeting_id", ID_BAD),
-    ("transfer", "amount", ID_BAD + ["1000001"]),
+    ("transfer", "amount", [*ID_BAD, "1000001"]),
     ("purchase", "payment_method", CHOICE_BAD),
-    ("purchase", "amount", MONEY_BAD + ['"2.00"']),
-    ("purchase", "credits_to_purchase", ID_BAD + ["10001"]),
-    ("book", "title", STRING_BAD + [_too_long(200), '""']),
-    ("book", "description", STRING_BAD + [_too_long(5000)]),
+    ("purchase", "amount", [*MONEY_BAD, '"2.00"']),
+    ("purchase", "credits_to_purchase", [*ID_BAD, "10001"]),
+    ("book", "title", [*STRING_BAD, _too_long(200), '""']),
+    ("book", "description", [*STRING_BAD, _too_long(5000)]),
     ("book", "expert_id", ID_BAD),
     ("book", "category_id", ID_BAD),
-    ("book", "scheduled_start", DATE_BAD + ['"2001-01-01T00:00:00Z"']),
+    ("book", "scheduled_start", [*DATE_BAD, '"2001-01-01T00:00:00Z"']),
     ("book", "scheduled_end", DATE_BAD),
     ("status", "status", CHOICE_BAD),
     ("review", "meeting_id", ID_BAD),
     ("review", "reviewee_id", ID_BAD),
-    ("review", "rating", INTEGER_BAD + ["0", "6", "-1"]),
-    ("review", "review_text", STRING_BAD + [_too_long(5000)]),
+    ("review", "rating", [*INTEGER_BAD, "0", "6", "-1"]),
+    ("review", "review_text", [*STRING_BAD, _too_long(5000)]),
     ("message", "receiver_id", ID_BAD),
-    ("message", "content", STRING_BAD + [_too_long(5000), '""', '"  "']),
+    ("message", "content", [*STRING_BAD, _too_long(5000), '""', '"  "']),
     ("mark read", "with_user", ID_BAD),
     ("notification", "is_read", BOOLEAN_BAD),
 ]
-FIELD_PARAMS = [pytest.param(endpoint, field, value, id=f"{endpoint}.{field}={value[:40]}")
-                for endpoint, field, values in FIELD_CASES for value in values]
+FIELD_PARAMS = [
+    pytest.param(endpoint, field, value, id=f"{endpoint}.{field}={value[:40]}")
+    for endpoint, field, values in FIELD_CASES
+    for value in values
+]
 
 
 @pytest.mark.parametrize("endpoint,field,value", FIELD_PARAMS)
@@ -231,10 +371,15 @@ def test_a_bad_field_is_a_400_naming_that_field(actors, endpoint, field, value):
     assert field in body.get("errors", {}), body
 
 
-@pytest.mark.parametrize("endpoint,field", [(e, f) for e, f, _ in FIELD_CASES
-                                            if f not in ("first_name", "last_name", "bio",
-                                                         "profile_picture", "description",
-                                                         "review_text")])
+@pytest.mark.parametrize(
+    "endpoint,field",
+    [
+        (e, f)
+        for e, f, _ in FIELD_CASES
+        if f
+        not in ("first_name", "last_name", "bio", "profile_picture", "description", "review_text")
+    ],
+)
 def test_a_required_field_that_is_null_or_missing_is_a_400(actors, endpoint, field):
     r = send(actors, *request_for(actors, endpoint, {field: None}))
     assert field in assert_json_error(r, 400).get("errors", {})
@@ -254,31 +399,54 @@ def test_a_refused_profile_picture_is_not_stored(actors, db):
 
 # ------------------------------------------------------------------ query parameters and paths
 BAD_QUERIES = [
-    ("/api/meetings/", "status=bogus"), ("/api/meetings/", "status="),
-    ("/api/meetings/", "status=PENDING"), ("/api/meetings/", "status=%ff"),
-    ("/api/meetings/", "status=%ED%A0%80"), ("/api/meetings/", "role=x"),
-    ("/api/meetings/", "role="), ("/api/meetings/", "role=admin&status=pending"),
-    ("/api/meetings/", "limit=0"), ("/api/meetings/", "limit=201"),
-    ("/api/meetings/", "limit=1000"), ("/api/meetings/", "limit=-1"),
-    ("/api/meetings/", "limit=abc"), ("/api/meetings/", "limit=1.5"),
-    ("/api/meetings/", "limit=1e2"), ("/api/meetings/", "limit="),
-    ("/api/meetings/", "limit=%D9%A1%D9%A0"), ("/api/meetings/", "limit=%EF%BC%95"),
-    ("/api/meetings/", "limit=" + "9" * 30), ("/api/meetings/", "limit=" + "9" * 5000),
-    ("/api/meetings/", "before_id=-1"), ("/api/meetings/", "before_id=0"),
-    ("/api/meetings/", "before_id=abc"), ("/api/meetings/", f"before_id={INT64}"),
+    ("/api/meetings/", "status=bogus"),
+    ("/api/meetings/", "status="),
+    ("/api/meetings/", "status=PENDING"),
+    ("/api/meetings/", "status=%ff"),
+    ("/api/meetings/", "status=%ED%A0%80"),
+    ("/api/meetings/", "role=x"),
+    ("/api/meetings/", "role="),
+    ("/api/meetings/", "role=admin&status=pending"),
+    ("/api/meetings/", "limit=0"),
+    ("/api/meetings/", "limit=201"),
+    ("/api/meetings/", "limit=1000"),
+    ("/api/meetings/", "limit=-1"),
+    ("/api/meetings/", "limit=abc"),
+    ("/api/meetings/", "limit=1.5"),
+    ("/api/meetings/", "limit=1e2"),
+    ("/api/meetings/", "limit="),
+    ("/api/meetings/", "limit=%D9%A1%D9%A0"),
+    ("/api/meetings/", "limit=%EF%BC%95"),
+    ("/api/meetings/", "limit=" + "9" * 30),
+    ("/api/meetings/", "limit=" + "9" * 5000),
+    ("/api/meetings/", "before_id=-1"),
+    ("/api/meetings/", "before_id=0"),
+    ("/api/meetings/", "before_id=abc"),
+    ("/api/meetings/", f"before_id={INT64}"),
     ("/api/meetings/", "before_id=%00"),
-    ("/api/messages/", "with_user=abc"), ("/api/messages/", "with_user=0"),
-    ("/api/messages/", "with_user=-5"), ("/api/messages/", "with_user=1.5"),
-    ("/api/messages/", "with_user="), ("/api/messages/", "with_user=true"),
-    ("/api/messages/", "with_user=99999999999999999999"), ("/api/messages/", "limit=0"),
+    ("/api/messages/", "with_user=abc"),
+    ("/api/messages/", "with_user=0"),
+    ("/api/messages/", "with_user=-5"),
+    ("/api/messages/", "with_user=1.5"),
+    ("/api/messages/", "with_user="),
+    ("/api/messages/", "with_user=true"),
+    ("/api/messages/", "with_user=99999999999999999999"),
+    ("/api/messages/", "limit=0"),
     ("/api/messages/", "before_id=-1"),
-    ("/api/notifications/", "is_read=maybe"), ("/api/notifications/", "is_read="),
-    ("/api/notifications/", "is_read=2"), ("/api/notifications/", "is_read=yes"),
-    ("/api/notifications/", "limit=1000"), ("/api/notifications/", "before_id=x"),
-    ("/api/user-skills/", "user_id=abc"), ("/api/user-skills/", "user_id=0"),
-    ("/api/user-skills/", f"user_id={INT64}"), ("/api/user-skills/", "limit=0"),
-    ("/api/user-availability/", "user_id=abc"), ("/api/user-availability/", "user_id=-1"),
-    ("/api/credit-transactions/", "limit=0"), ("/api/credit-transactions/", "limit=1000"),
+    ("/api/notifications/", "is_read=maybe"),
+    ("/api/notifications/", "is_read="),
+    ("/api/notifications/", "is_read=2"),
+    ("/api/notifications/", "is_read=yes"),
+    ("/api/notifications/", "limit=1000"),
+    ("/api/notifications/", "before_id=x"),
+    ("/api/user-skills/", "user_id=abc"),
+    ("/api/user-skills/", "user_id=0"),
+    ("/api/user-skills/", f"user_id={INT64}"),
+    ("/api/user-skills/", "limit=0"),
+    ("/api/user-availability/", "user_id=abc"),
+    ("/api/user-availability/", "user_id=-1"),
+    ("/api/credit-transactions/", "limit=0"),
+    ("/api/credit-transactions/", "limit=1000"),
     ("/api/credit-transactions/", "before_id=-1"),
 ]
 
@@ -288,41 +456,79 @@ def test_a_bad_query_parameter_is_a_400(actors, path, query):
     assert_json_error(raw(actors.url, "GET", f"{path}?{query}", token=actors.a.token), 400)
 
 
-@pytest.mark.parametrize("path", ["/api/meetings/?limit=1&before_id=9223372036854775807",
-                                  "/api/meetings/?limit=200&status=completed&role=requester",
-                                  "/api/messages/?with_user=1&limit=200",
-                                  "/api/notifications/?is_read=false&limit=1",
-                                  "/api/notifications/?is_read=1", "/api/user-skills/?user_id=1",
-                                  "/api/credit-transactions/?unknown=ignored"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/meetings/?limit=1&before_id=9223372036854775807",
+        "/api/meetings/?limit=200&status=completed&role=requester",
+        "/api/messages/?with_user=1&limit=200",
+        "/api/notifications/?is_read=false&limit=1",
+        "/api/notifications/?is_read=1",
+        "/api/user-skills/?user_id=1",
+        "/api/credit-transactions/?unknown=ignored",
+    ],
+)
 def test_the_boundaries_themselves_are_accepted(actors, path):
     r = raw(actors.url, "GET", path, token=actors.a.token)
     assert r.status == 200 and isinstance(r.json, list), r.text
 
 
-ID_ROUTES = {"/api/meetings/{}/": ("GET", "Meeting not found"),
-             "/api/meetings/{}/update_status/": ("PATCH", "Meeting not found"),
-             "/api/notifications/{}/": ("PATCH", "Notification not found"),
-             "/api/user-skills/{}/": ("DELETE", "Skill not found"),
-             "/api/user-availability/{}/": ("DELETE", "Availability slot not found")}
-BAD_PATH_IDS = ["0", "-1", "1.5", "abc", "1e3", str(INT64), "9" * 30, "9" * 5000, "%00", "%20",
-                "%EF%BC%91", "%D9%A1", "1%00", "%ff", "%ED%A0%80"]
+ID_ROUTES = {
+    "/api/meetings/{}/": ("GET", "Meeting not found"),
+    "/api/meetings/{}/update_status/": ("PATCH", "Meeting not found"),
+    "/api/notifications/{}/": ("PATCH", "Notification not found"),
+    "/api/user-skills/{}/": ("DELETE", "Skill not found"),
+    "/api/user-availability/{}/": ("DELETE", "Availability slot not found"),
+}
+BAD_PATH_IDS = [
+    "0",
+    "-1",
+    "1.5",
+    "abc",
+    "1e3",
+    str(INT64),
+    "9" * 30,
+    "9" * 5000,
+    "%00",
+    "%20",
+    "%EF%BC%91",
+    "%D9%A1",
+    "1%00",
+    "%ff",
+    "%ED%A0%80",
+]
 
 
 @pytest.mark.parametrize("route", ID_ROUTES)
 def test_an_id_no_row_can_have_is_the_not_found_answer(actors, route):
     method, message = ID_ROUTES[route]
     for bad in BAD_PATH_IDS:
-        r = raw(actors.url, method, route.format(bad), token=actors.a.token,
-                body=b'{"status": "cancelled", "is_read": true}')
-        if bad in ("%ff", "%ED%A0%80"):        # not UTF-8: refused before any routing by id
+        r = raw(
+            actors.url,
+            method,
+            route.format(bad),
+            token=actors.a.token,
+            body=b'{"status": "cancelled", "is_read": true}',
+        )
+        if bad in ("%ff", "%ED%A0%80"):  # not UTF-8: refused before any routing by id
             assert_json_error(r, 400)
         else:
             assert assert_json_error(r, 404) == {"error": message}, bad
 
 
 def test_content_types_other_than_json_are_still_read_as_json_or_refused(actors):
-    for content_type in ("text/plain", "application/x-www-form-urlencoded",
-                         "multipart/form-data; boundary=x", "application/xml"):
-        r = raw(actors.url, "PUT", "/api/users/me/", token=actors.a.token,
-                body=b"<bio>x</bio>", headers={"Content-Type": content_type})
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+    ):
+        r = raw(
+            actors.url,
+            "PUT",
+            "/api/users/me/",
+            token=actors.a.token,
+            body=b"<bio>x</bio>",
+            headers={"Content-Type": content_type},
+        )
         assert_json_error(r, 400)

@@ -6,10 +6,18 @@ import json
 
 import jwt
 import pytest
-
 from conftest import JWT_SECRET, recv
-from .helpers import (assert_json_error, assert_no_leak, at, book, handshake, meeting_in, raw,
-                      valid_claims)
+
+from .helpers import (
+    assert_json_error,
+    assert_no_leak,
+    at,
+    book,
+    handshake,
+    meeting_in,
+    raw,
+    valid_claims,
+)
 
 
 def assert_headers(r) -> None:
@@ -29,48 +37,137 @@ def _error_requests(api, pair, server):
     pending = book(api, a, b)
     completed = meeting_in(api, a, b, "completed")
     cancelled = meeting_in(api, a, b, "cancelled")
-    assert api("POST", "/api/user-skills/", token=a.token, json={
-        "category": 1, "skill_name": "Dup", "proficiency_level": "expert"}).status == 201
-    assert api("POST", "/api/user-availability/", token=a.token, json={
-        "day_of_week": 4, "start_time": "09:00:00", "end_time": "10:00:00"}).status == 201
-    assert api("POST", "/api/reviews/", token=a.token, json={
-        "meeting_id": completed["id"], "reviewee_id": b.id, "rating": 5}).status == 201
+    assert (
+        api(
+            "POST",
+            "/api/user-skills/",
+            token=a.token,
+            json={"category": 1, "skill_name": "Dup", "proficiency_level": "expert"},
+        ).status
+        == 201
+    )
+    assert (
+        api(
+            "POST",
+            "/api/user-availability/",
+            token=a.token,
+            json={"day_of_week": 4, "start_time": "09:00:00", "end_time": "10:00:00"},
+        ).status
+        == 201
+    )
+    assert (
+        api(
+            "POST",
+            "/api/reviews/",
+            token=a.token,
+            json={"meeting_id": completed["id"], "reviewee_id": b.id, "rating": 5},
+        ).status
+        == 201
+    )
     url = server.url
     j = json.dumps
     return [
-        ("POST", "/api/users/register/", j({"username": a.username.upper(), "email": "x@y.zz",
-                                            "password": "long-enough"}), None),
-        ("POST", "/api/users/register/", j({"username": "fresh_u", "email": a.email.upper(),
-                                            "password": "long-enough"}), None),
+        (
+            "POST",
+            "/api/users/register/",
+            j({"username": a.username.upper(), "email": "x@y.zz", "password": "long-enough"}),
+            None,
+        ),
+        (
+            "POST",
+            "/api/users/register/",
+            j({"username": "fresh_u", "email": a.email.upper(), "password": "long-enough"}),
+            None,
+        ),
         ("POST", "/api/users/login/", j({"username": a.username, "password": "wrong-one"}), None),
-        ("POST", "/api/user-skills/", j({"category": 2**62, "skill_name": "x",
-                                         "proficiency_level": "expert"}), a),
-        ("POST", "/api/user-skills/", j({"category": 1, "skill_name": "Dup",
-                                         "proficiency_level": "expert"}), a),
-        ("POST", "/api/user-availability/", j({"day_of_week": 4, "start_time": "09:30:00",
-                                               "end_time": "10:30:00"}), a),
-        ("POST", "/api/meetings/", j({"title": "t", "expert_id": 2**62, "category_id": 1,
-                                      "scheduled_start": at(5), "scheduled_end": at(6)}), a),
-        ("POST", "/api/meetings/", j({"title": "t", "expert_id": b.id, "category_id": 2**62,
-                                      "scheduled_start": at(5), "scheduled_end": at(6)}), a),
-        ("POST", "/api/meetings/", j({"title": "t", "expert_id": a.id, "category_id": 1,
-                                      "scheduled_start": at(5), "scheduled_end": at(6)}), a),
-        ("PATCH", f"/api/meetings/{completed['id']}/update_status/", j({"status": "pending"}),
-         a),
-        ("PATCH", f"/api/meetings/{pending['id']}/update_status/", j({"status": "confirmed"}),
-         a),
-        ("POST", "/api/reviews/", j({"meeting_id": completed["id"], "reviewee_id": b.id,
-                                     "rating": 5}), a),
-        ("POST", "/api/reviews/", j({"meeting_id": pending["id"], "reviewee_id": b.id,
-                                     "rating": 5}), a),
-        ("POST", "/api/reviews/", j({"meeting_id": completed["id"], "reviewee_id": a.id,
-                                     "rating": 5}), a),
-        ("POST", "/api/credits/transfer/", j({"meeting_id": pending["id"], "amount": 999_999}),
-         a),
+        (
+            "POST",
+            "/api/user-skills/",
+            j({"category": 2**62, "skill_name": "x", "proficiency_level": "expert"}),
+            a,
+        ),
+        (
+            "POST",
+            "/api/user-skills/",
+            j({"category": 1, "skill_name": "Dup", "proficiency_level": "expert"}),
+            a,
+        ),
+        (
+            "POST",
+            "/api/user-availability/",
+            j({"day_of_week": 4, "start_time": "09:30:00", "end_time": "10:30:00"}),
+            a,
+        ),
+        (
+            "POST",
+            "/api/meetings/",
+            j(
+                {
+                    "title": "t",
+                    "expert_id": 2**62,
+                    "category_id": 1,
+                    "scheduled_start": at(5),
+                    "scheduled_end": at(6),
+                }
+            ),
+            a,
+        ),
+        (
+            "POST",
+            "/api/meetings/",
+            j(
+                {
+                    "title": "t",
+                    "expert_id": b.id,
+                    "category_id": 2**62,
+                    "scheduled_start": at(5),
+                    "scheduled_end": at(6),
+                }
+            ),
+            a,
+        ),
+        (
+            "POST",
+            "/api/meetings/",
+            j(
+                {
+                    "title": "t",
+                    "expert_id": a.id,
+                    "category_id": 1,
+                    "scheduled_start": at(5),
+                    "scheduled_end": at(6),
+                }
+            ),
+            a,
+        ),
+        ("PATCH", f"/api/meetings/{completed['id']}/update_status/", j({"status": "pending"}), a),
+        ("PATCH", f"/api/meetings/{pending['id']}/update_status/", j({"status": "confirmed"}), a),
+        (
+            "POST",
+            "/api/reviews/",
+            j({"meeting_id": completed["id"], "reviewee_id": b.id, "rating": 5}),
+            a,
+        ),
+        (
+            "POST",
+            "/api/reviews/",
+            j({"meeting_id": pending["id"], "reviewee_id": b.id, "rating": 5}),
+            a,
+        ),
+        (
+            "POST",
+            "/api/reviews/",
+            j({"meeting_id": completed["id"], "reviewee_id": a.id, "rating": 5}),
+            a,
+        ),
+        ("POST", "/api/credits/transfer/", j({"meeting_id": pending["id"], "amount": 999_999}), a),
         ("POST", "/api/credits/transfer/", j({"meeting_id": cancelled["id"], "amount": 1}), a),
-        ("POST", "/api/payments/purchase_credits/", j({"payment_method": "paypal",
-                                                       "amount": "1.00",
-                                                       "credits_to_purchase": 2}), a),
+        (
+            "POST",
+            "/api/payments/purchase_credits/",
+            j({"payment_method": "paypal", "amount": "1.00", "credits_to_purchase": 2}),
+            a,
+        ),
         ("POST", "/api/messages/", j({"receiver_id": a.id, "content": "me"}), a),
         ("POST", "/api/messages/", j({"receiver_id": 2**62, "content": "nobody"}), a),
         ("POST", "/api/messages/mark_read/", j({"with_user": "1"}), a),
@@ -118,8 +215,7 @@ def test_refused_websocket_handshakes_are_json_too(server, pair):
         (handshake(server.url, "/ws/?last_event_id=" + "9" * 5000, a.token), 400),
         (handshake(server.url, f"/ws/?last_event_id={2**63}", a.token), 400),
         (handshake(server.url, "/ws/?last_event_id=%ff", a.token), 400),
-        (handshake(server.url, "/ws/", a.token, headers={"Origin": "https://evil.example"}),
-         403),
+        (handshake(server.url, "/ws/", a.token, headers={"Origin": "https://evil.example"}), 403),
         (handshake(server.url, "/ws/", a.token, headers={"Sec-WebSocket-Version": "8"}), 426),
         (handshake(server.url, "/ws/", a.token, headers={"Upgrade": "h2c"}), 400),
         (handshake(server.url, "/ws/", a.token, headers={"Connection": "keep-alive"}), 400),
@@ -139,13 +235,28 @@ def test_successful_answers_are_private_json(api, server, pair):
     a, b = pair
     meeting = book(api, a, b)
     note = api("GET", "/api/notifications/", token=b.token).json[0]
-    skill = api("POST", "/api/user-skills/", token=a.token, json={
-        "category": 1, "skill_name": "Private", "proficiency_level": "expert"}).json
-    paths = ["/api/users/me/", "/api/credits/balance/", "/api/credit-transactions/",
-             "/api/meetings/", f"/api/meetings/{meeting['id']}/", "/api/messages/",
-             f"/api/messages/?with_user={b.id}", "/api/notifications/",
-             "/api/notifications/unread_count/", "/api/categories/", "/api/user-skills/",
-             f"/api/user-skills/?user_id={b.id}", "/api/user-availability/", "/api/health/"]
+    skill = api(
+        "POST",
+        "/api/user-skills/",
+        token=a.token,
+        json={"category": 1, "skill_name": "Private", "proficiency_level": "expert"},
+    ).json
+    paths = [
+        "/api/users/me/",
+        "/api/credits/balance/",
+        "/api/credit-transactions/",
+        "/api/meetings/",
+        f"/api/meetings/{meeting['id']}/",
+        "/api/messages/",
+        f"/api/messages/?with_user={b.id}",
+        "/api/notifications/",
+        "/api/notifications/unread_count/",
+        "/api/categories/",
+        "/api/user-skills/",
+        f"/api/user-skills/?user_id={b.id}",
+        "/api/user-availability/",
+        "/api/health/",
+    ]
     for path in paths:
         r = raw(server.url, "GET", path, token=a.token)
         assert r.status == 200, (path, r.text)
@@ -155,8 +266,13 @@ def test_successful_answers_are_private_json(api, server, pair):
     r = raw(server.url, "GET", f"/api/notifications/{note['id']}/", token=b.token)
     assert r.status == 200 and r.content_type.startswith("application/json")
     assert_headers(r)
-    r = raw(server.url, "POST", "/api/messages/", token=a.token,
-            body=json.dumps({"receiver_id": b.id, "content": "hi"}))
+    r = raw(
+        server.url,
+        "POST",
+        "/api/messages/",
+        token=a.token,
+        body=json.dumps({"receiver_id": b.id, "content": "hi"}),
+    )
     assert r.status == 201 and r.content_type.startswith("application/json")
     assert_headers(r)
     r = raw(server.url, "DELETE", f"/api/user-skills/{skill['id']}/", token=a.token)
@@ -167,30 +283,49 @@ def test_successful_answers_are_private_json(api, server, pair):
 async def test_tokens_and_the_secret_never_reach_the_log(server, ws, api, make_user):
     user, peer = make_user(), make_user()
     forged = jwt.encode(valid_claims(user.id), "wrong-secret-" + "y" * 32)
-    revoked = api("POST", "/api/users/login/", json={
-        "username": user.username, "password": user.password}).json["token"]
+    revoked = api(
+        "POST", "/api/users/login/", json={"username": user.username, "password": user.password}
+    ).json["token"]
     assert api("POST", "/api/users/logout/", token=revoked).status == 200
 
     live = await ws(f"/ws/chat/{peer.id}/?last_event_id=0", user.token)
     live.write_message(json.dumps({"type": "message.send", "content": "logged?"}))
     assert (await recv(live))["type"] == "message.receive"
-    for path, token in [("/ws/", forged), ("/ws/", revoked), ("/ws/notifications/", forged),
-                        ("/ws/?last_event_id=abc", user.token),
-                        ("/ws/?last_event_id=%ff", user.token),
-                        (f"/ws/chat/{2**62}/", user.token),
-                        ("/ws/?token=%ff%fe&x=1", None)]:
+    for path, token in [
+        ("/ws/", forged),
+        ("/ws/", revoked),
+        ("/ws/notifications/", forged),
+        ("/ws/?last_event_id=abc", user.token),
+        ("/ws/?last_event_id=%ff", user.token),
+        (f"/ws/chat/{2**62}/", user.token),
+        ("/ws/?token=%ff%fe&x=1", None),
+    ]:
         assert handshake(server.url, path, token).status in (101, 400, 401)
-    assert handshake(server.url, "/ws/", user.token,
-                     headers={"Origin": "https://evil.example"}).status == 403
-    raw(server.url, "GET", f"/ws/?token={user.token}")                  # no Upgrade
+    assert (
+        handshake(server.url, "/ws/", user.token, headers={"Origin": "https://evil.example"}).status
+        == 403
+    )
+    raw(server.url, "GET", f"/ws/?token={user.token}")  # no Upgrade
     raw(server.url, "GET", f"/api/meetings/?status=%ff&token={user.token}", token=forged)
     raw(server.url, "GET", f"/api/users/me/?token={user.token}")
-    raw(server.url, "PUT", f"/api/users/me/?token={user.token}", token=user.token,
-        body=b'{"bio": ' + b"9" * 5000 + b"}")
+    raw(
+        server.url,
+        "PUT",
+        f"/api/users/me/?token={user.token}",
+        token=user.token,
+        body=b'{"bio": ' + b"9" * 5000 + b"}",
+    )
     live.close()
 
     log = server.log_text()
-    assert "GET /ws/chat/" in log and "GET /api/meetings/" in log     # the requests were logged
-    for secret in (user.token, forged, revoked, JWT_SECRET, "token=",
-                   user.token.split(".")[2], forged.split(".")[2]):
+    assert "GET /ws/chat/" in log and "GET /api/meetings/" in log  # the requests were logged
+    for secret in (
+        user.token,
+        forged,
+        revoked,
+        JWT_SECRET,
+        "token=",
+        user.token.split(".")[2],
+        forged.split(".")[2],
+    ):
         assert secret not in log, secret

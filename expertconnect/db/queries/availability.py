@@ -8,28 +8,36 @@ _SLOT_COLUMNS = "id, user_id AS user, day_of_week, start_time, end_time"
 
 
 async def list_slots(conn, user_id: int) -> list[dict]:
-    """A user's week, Sunday first; served by the gist index of user_availability_no_overlap_excl."""
+    """A user's week, Sunday first; served by the gist index of
+    user_availability_no_overlap_excl."""
     rows = await conn.fetch(
         f"""SELECT {_SLOT_COLUMNS} FROM user_availability
             WHERE user_id = $1
             ORDER BY day_of_week, start_time""",
-        user_id)
+        user_id,
+    )
     return [dict(r) for r in rows]
 
 
-async def insert_slot(conn, user_id: int, *, day_of_week: int, start_time: dt.time,
-                      end_time: dt.time) -> dict:
+async def insert_slot(
+    conn, user_id: int, *, day_of_week: int, start_time: dt.time, end_time: dt.time
+) -> dict:
     """Raises ExclusionViolationError (user_availability_no_overlap_excl) on an overlap."""
     row = await conn.fetchrow(
         f"""INSERT INTO user_availability (user_id, day_of_week, start_time, end_time)
             VALUES ($1, $2, $3, $4)
             RETURNING {_SLOT_COLUMNS}""",
-        user_id, day_of_week, start_time, end_time)
+        user_id,
+        day_of_week,
+        start_time,
+        end_time,
+    )
     return dict(row)
 
 
-async def get_overlapping_slot(conn, user_id: int, *, day_of_week: int, start_time: dt.time,
-                               end_time: dt.time) -> dict | None:
+async def get_overlapping_slot(
+    conn, user_id: int, *, day_of_week: int, start_time: dt.time, end_time: dt.time
+) -> dict | None:
     """The earliest slot of the user that overlaps the given one (to name it in an error)."""
     row = await conn.fetchrow(
         f"""SELECT {_SLOT_COLUMNS} FROM user_availability
@@ -37,7 +45,11 @@ async def get_overlapping_slot(conn, user_id: int, *, day_of_week: int, start_ti
               AND timerange(start_time, end_time) && timerange($3, $4)
             ORDER BY start_time
             LIMIT 1""",
-        user_id, day_of_week, start_time, end_time)
+        user_id,
+        day_of_week,
+        start_time,
+        end_time,
+    )
     return dict(row) if row else None
 
 
@@ -45,5 +57,7 @@ async def delete_slot(conn, slot_id: int, user_id: int) -> bool:
     """Delete the slot if `user_id` owns it; False if there is no such slot of theirs."""
     deleted = await conn.fetchval(
         "DELETE FROM user_availability WHERE id = $1 AND user_id = $2 RETURNING id",
-        slot_id, user_id)
+        slot_id,
+        user_id,
+    )
     return deleted is not None

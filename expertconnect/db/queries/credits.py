@@ -10,21 +10,26 @@ from expertconnect.db.queries import NO_CURSOR
 BALANCE_MAX = 2**31 - 1
 
 _ACCOUNT_COLUMNS = "id, user_id AS user, balance, updated_at"
-_PAYMENT_COLUMNS = ("id, user_id AS user, payment_method, amount, currency, status, "
-                    "credits_purchased, transaction_id, created_at")
+_PAYMENT_COLUMNS = (
+    "id, user_id AS user, payment_method, amount, currency, status, "
+    "credits_purchased, transaction_id, created_at"
+)
 
 
 async def insert_account(conn, user_id: int, balance: int) -> dict:
     row = await conn.fetchrow(
         f"""INSERT INTO credit_accounts (user_id, balance) VALUES ($1, $2)
             RETURNING {_ACCOUNT_COLUMNS}""",
-        user_id, balance)
+        user_id,
+        balance,
+    )
     return dict(row)
 
 
 async def get_account(conn, user_id: int) -> dict | None:
     row = await conn.fetchrow(
-        f"SELECT {_ACCOUNT_COLUMNS} FROM credit_accounts WHERE user_id = $1", user_id)
+        f"SELECT {_ACCOUNT_COLUMNS} FROM credit_accounts WHERE user_id = $1", user_id
+    )
     return dict(row) if row else None
 
 
@@ -36,7 +41,8 @@ async def lock_accounts(conn, user_ids: list[int]) -> list[dict]:
            WHERE user_id = ANY($1::bigint[])
            ORDER BY user_id
            FOR UPDATE""",
-        user_ids)
+        user_ids,
+    )
     return [dict(r) for r in rows]
 
 
@@ -46,7 +52,9 @@ async def update_debit(conn, user_id: int, amount: int) -> int | None:
         """UPDATE credit_accounts SET balance = balance - $2, updated_at = now()
            WHERE user_id = $1 AND balance >= $2
            RETURNING balance""",
-        user_id, amount)
+        user_id,
+        amount,
+    )
 
 
 async def update_credit(conn, user_id: int, amount: int) -> int | None:
@@ -55,11 +63,21 @@ async def update_credit(conn, user_id: int, amount: int) -> int | None:
         """UPDATE credit_accounts SET balance = balance + $2, updated_at = now()
            WHERE user_id = $1 AND balance <= $3::integer - $2::integer
            RETURNING balance""",
-        user_id, amount, BALANCE_MAX)
+        user_id,
+        amount,
+        BALANCE_MAX,
+    )
 
 
-async def insert_transaction(conn, *, user_id: int, transaction_type: str, amount: int,
-                             description: str, related_meeting_id: int | None = None) -> dict:
+async def insert_transaction(
+    conn,
+    *,
+    user_id: int,
+    transaction_type: str,
+    amount: int,
+    description: str,
+    related_meeting_id: int | None = None,
+) -> dict:
     row = await conn.fetchrow(
         """WITH t AS (
                INSERT INTO credit_transactions
@@ -69,12 +87,18 @@ async def insert_transaction(conn, *, user_id: int, transaction_type: str, amoun
            SELECT t.id, t.user_id AS user, u.username, t.transaction_type, t.amount,
                   t.description, t.related_meeting_id, t.created_at
            FROM t JOIN users u ON u.id = t.user_id""",
-        user_id, transaction_type, amount, description, related_meeting_id)
+        user_id,
+        transaction_type,
+        amount,
+        description,
+        related_meeting_id,
+    )
     return dict(row)
 
 
-async def list_transactions(conn, user_id: int, *, limit: int,
-                            before_id: int | None = None) -> list[dict]:
+async def list_transactions(
+    conn, user_id: int, *, limit: int, before_id: int | None = None
+) -> list[dict]:
     """One user's ledger, newest first (credit_transactions_user_id_id_idx)."""
     rows = await conn.fetch(
         """SELECT t.id, t.user_id AS user, u.username, t.transaction_type, t.amount,
@@ -83,12 +107,16 @@ async def list_transactions(conn, user_id: int, *, limit: int,
            WHERE t.user_id = $1 AND t.id < $2
            ORDER BY t.id DESC
            LIMIT $3""",
-        user_id, before_id or NO_CURSOR, limit)
+        user_id,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [dict(r) for r in rows]
 
 
-async def insert_payment(conn, *, user_id: int, payment_method: str, amount: Decimal,
-                         credits: int) -> dict:
+async def insert_payment(
+    conn, *, user_id: int, payment_method: str, amount: Decimal, credits: int
+) -> dict:
     """A completed (simulated) payment. Its transaction_id, sim_{id}_{credits}_{whole dollars},
     names the row's own id, so the id is drawn from the identity sequence first."""
     row = await conn.fetchrow(
@@ -100,7 +128,11 @@ async def insert_payment(conn, *, user_id: int, payment_method: str, amount: Dec
                    'sim_' || n.id || '_' || $4::integer || '_' || trunc($3::numeric)::bigint
             FROM n
             RETURNING {_PAYMENT_COLUMNS}""",
-        user_id, payment_method, amount, credits)
+        user_id,
+        payment_method,
+        amount,
+        credits,
+    )
     return dict(row)
 
 
@@ -111,5 +143,7 @@ async def get_meeting_for_payment(conn, meeting_id: int, user_id: int) -> dict |
         """SELECT id, title, requester_id, expert_id, status FROM meetings
            WHERE id = $1 AND (requester_id = $2 OR expert_id = $2)
            FOR SHARE""",
-        meeting_id, user_id)
+        meeting_id,
+        user_id,
+    )
     return dict(row) if row else None

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 
-async def insert_events(conn, user_ids: list[int], event_types: list[str],
-                        peer_ids: list[int | None], payloads: list[str],
-                        notify_origin: str | None) -> list[int]:
+async def insert_events(
+    conn,
+    user_ids: list[int],
+    event_types: list[str],
+    peer_ids: list[int | None],
+    payloads: list[str],
+    notify_origin: str | None,
+) -> list[int]:
     """Log events (payloads as JSON text), numbering each user's with their next sequence
     numbers, in one statement; returns the seqs in the order given. The users' counters are
     bumped (and row-locked until commit) in ascending user_id order, so concurrent writers
@@ -36,7 +41,12 @@ async def insert_events(conn, user_ids: list[int], event_types: list[str],
                FROM numbered WHERE $5 IS NOT NULL)
            SELECT n.seq FROM numbered n, (SELECT count(*) FROM notified) AS sent
            ORDER BY n.ord""",
-        user_ids, event_types, peer_ids, payloads, notify_origin)
+        user_ids,
+        event_types,
+        peer_ids,
+        payloads,
+        notify_origin,
+    )
     return [r["seq"] for r in rows]
 
 
@@ -45,8 +55,9 @@ async def notify_control(conn, payload: str) -> None:
     await conn.execute("SELECT pg_notify('expertconnect_control', $1)", payload)
 
 
-async def list_events_after(conn, user_id: int, after_seq: int, event_types: list[str],
-                            peer_id: int | None, limit: int) -> dict:
+async def list_events_after(
+    conn, user_id: int, after_seq: int, event_types: list[str], peer_id: int | None, limit: int
+) -> dict:
     """One consistent read for replay: the user's committed head (last seq), the seq through
     which events were purged, and up to `limit` events after `after_seq` of the given types
     (and peer, for a chat socket), in order. {"head", "purged_through", "events": [(seq, json)]}"""
@@ -62,9 +73,17 @@ async def list_events_after(conn, user_id: int, after_seq: int, event_types: lis
                ORDER BY seq
                LIMIT $5) e ON true
            ORDER BY e.seq""",
-        user_id, after_seq, event_types, peer_id, limit)
-    return {"head": rows[0]["head"], "purged_through": rows[0]["purged_through"],
-            "events": [(r["seq"], r["payload"]) for r in rows if r["seq"] is not None]}
+        user_id,
+        after_seq,
+        event_types,
+        peer_id,
+        limit,
+    )
+    return {
+        "head": rows[0]["head"],
+        "purged_through": rows[0]["purged_through"],
+        "events": [(r["seq"], r["payload"]) for r in rows if r["seq"] is not None],
+    }
 
 
 async def list_events_by_seq(conn, user_id: int, seqs: list[int]) -> list[dict]:
@@ -72,7 +91,9 @@ async def list_events_by_seq(conn, user_id: int, seqs: list[int]) -> list[dict]:
     rows = await conn.fetch(
         """SELECT user_id, seq, event_type, peer_id, payload::text AS payload
            FROM user_events WHERE user_id = $1 AND seq = ANY($2::bigint[]) ORDER BY seq""",
-        user_id, seqs)
+        user_id,
+        seqs,
+    )
     return [dict(r) for r in rows]
 
 
@@ -92,4 +113,6 @@ async def delete_events_before(conn, cutoff, batch: int) -> int:
                FROM (SELECT user_id, max(seq) AS top FROM gone GROUP BY user_id) g
                WHERE c.user_id = g.user_id)
            SELECT count(*) FROM gone""",
-        cutoff, batch)
+        cutoff,
+        batch,
+    )

@@ -60,9 +60,15 @@ def _card(row) -> dict:
     return card
 
 
-async def list_experts(conn, *, category_id: int | None, min_rating: float | None,
-                       available_at: dt.datetime | None, limit: int,
-                       before_id: int | None) -> list[dict]:
+async def list_experts(
+    conn,
+    *,
+    category_id: int | None,
+    min_rating: float | None,
+    available_at: dt.datetime | None,
+    limit: int,
+    before_id: int | None,
+) -> list[dict]:
     """Users with at least one skill, newest first: a backward walk of users_pkey."""
     rows = await conn.fetch(
         f"""WITH hits AS (
@@ -73,12 +79,24 @@ async def list_experts(conn, *, category_id: int | None, min_rating: float | Non
             SELECT {_CARD_COLUMNS}
             FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
             ORDER BY u.id DESC""",
-        category_id, min_rating, available_at, before_id or NO_CURSOR, limit)
+        category_id,
+        min_rating,
+        available_at,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [_card(r) for r in rows]
 
 
-async def search_experts(conn, text: str, *, category_id: int | None, min_rating: float | None,
-                         available_at: dt.datetime | None, limit: int) -> list[dict]:
+async def search_experts(
+    conn,
+    text: str,
+    *,
+    category_id: int | None,
+    min_rating: float | None,
+    available_at: dt.datetime | None,
+    limit: int,
+) -> list[dict]:
     """Users with at least one skill whose search document (skills, names, bio) matches the
     web-search-style query `text`, best match first, then newest. Candidates come from the GIN
     index users_search_document_idx.
@@ -104,14 +122,20 @@ async def search_experts(conn, text: str, *, category_id: int | None, min_rating
             SELECT {_CARD_COLUMNS}
             FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
             ORDER BY hits.rank DESC, u.id DESC""",
-        category_id, min_rating, available_at, text, limit)
+        category_id,
+        min_rating,
+        available_at,
+        text,
+        limit,
+    )
     return [_card(r) for r in rows]
 
 
 async def get_public_profile(conn, user_id: int) -> dict | None:
     """Any user's public card (with or without skills)."""
     row = await conn.fetchrow(
-        f"SELECT {_CARD_COLUMNS} FROM users u {_CARD_JOINS} WHERE u.id = $1", user_id)
+        f"SELECT {_CARD_COLUMNS} FROM users u {_CARD_JOINS} WHERE u.id = $1", user_id
+    )
     return _card(row) if row else None
 
 
@@ -124,7 +148,9 @@ async def list_reviews_received(conn, user_id: int, *, limit: int) -> list[dict]
            WHERE r.reviewee_id = $1
            ORDER BY r.id DESC
            LIMIT $2""",
-        user_id, limit)
+        user_id,
+        limit,
+    )
     return [dict(r) for r in rows]
 
 
@@ -148,9 +174,14 @@ async def get_schedule(conn, user_id: int, start: dt.datetime, end: dt.datetime)
                         WHERE m.requester_id = u.id AND m.status IN ('pending', 'confirmed')
                           AND m.scheduled_start < $3 AND m.scheduled_end > $2) AS busy
            FROM users u WHERE u.id = $1""",
-        user_id, start, end)
+        user_id,
+        start,
+        end,
+    )
     if row is None:
         return None
-    return {"timezone": row["timezone"],
-            "weekly": [tuple(r) for r in row["weekly"]],
-            "busy": [tuple(r) for r in row["busy"]]}
+    return {
+        "timezone": row["timezone"],
+        "weekly": [tuple(r) for r in row["weekly"]],
+        "busy": [tuple(r) for r in row["busy"]],
+    }

@@ -17,9 +17,17 @@ _MEETING_JOINS = """JOIN users r ON r.id = m.requester_id
     JOIN categories c ON c.id = m.category_id"""
 
 
-async def insert_meeting(conn, *, title: str, description: str, requester_id: int,
-                         expert_id: int, category_id: int, scheduled_start: dt.datetime,
-                         scheduled_end: dt.datetime) -> dict:
+async def insert_meeting(
+    conn,
+    *,
+    title: str,
+    description: str,
+    requester_id: int,
+    expert_id: int,
+    category_id: int,
+    scheduled_start: dt.datetime,
+    scheduled_end: dt.datetime,
+) -> dict:
     row = await conn.fetchrow(
         f"""WITH m AS (
                 INSERT INTO meetings (title, description, requester_id, expert_id, category_id,
@@ -27,7 +35,14 @@ async def insert_meeting(conn, *, title: str, description: str, requester_id: in
                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                 RETURNING *)
             SELECT {_MEETING_FIELDS} FROM m {_MEETING_JOINS}""",
-        title, description, requester_id, expert_id, category_id, scheduled_start, scheduled_end)
+        title,
+        description,
+        requester_id,
+        expert_id,
+        category_id,
+        scheduled_start,
+        scheduled_end,
+    )
     return dict(row)
 
 
@@ -50,7 +65,10 @@ async def fits_availability(conn, expert_id: int, start: dt.datetime, end: dt.da
                    WHERE u.id = $1
                      AND l.start_local >= l.start_local::date + a.start_time
                      AND l.end_local <= l.start_local::date + a.end_time)""",
-        expert_id, start, end)
+        expert_id,
+        start,
+        end,
+    )
 
 
 async def get_meeting_for_participant(conn, meeting_id: int, user_id: int) -> dict | None:
@@ -58,7 +76,9 @@ async def get_meeting_for_participant(conn, meeting_id: int, user_id: int) -> di
     row = await conn.fetchrow(
         f"""SELECT {_MEETING_FIELDS} FROM meetings m {_MEETING_JOINS}
             WHERE m.id = $1 AND $2 IN (m.requester_id, m.expert_id)""",
-        meeting_id, user_id)
+        meeting_id,
+        user_id,
+    )
     return dict(row) if row else None
 
 
@@ -70,7 +90,9 @@ async def get_meeting_for_update(conn, meeting_id: int, user_id: int) -> dict | 
            FROM meetings
            WHERE id = $1 AND $2 IN (requester_id, expert_id)
            FOR UPDATE""",
-        meeting_id, user_id)
+        meeting_id,
+        user_id,
+    )
     return dict(row) if row else None
 
 
@@ -85,7 +107,8 @@ async def lock_participants(conn, user_ids: list[int]) -> None:
         """SELECT id FROM users WHERE id = ANY($1::bigint[])
            ORDER BY id
            FOR NO KEY UPDATE""",
-        user_ids)
+        user_ids,
+    )
 
 
 async def update_status(conn, meeting_id: int, *, from_status: str, to_status: str) -> dict | None:
@@ -95,7 +118,10 @@ async def update_status(conn, meeting_id: int, *, from_status: str, to_status: s
         """UPDATE meetings SET status = $3, updated_at = now()
            WHERE id = $1 AND status = $2
            RETURNING id, status, updated_at""",
-        meeting_id, from_status, to_status)
+        meeting_id,
+        from_status,
+        to_status,
+    )
     return dict(row) if row else None
 
 
@@ -116,7 +142,9 @@ async def update_expired_to_cancelled(conn, *, ttl_hours: int, batch: int) -> li
            UPDATE meetings m SET status = 'cancelled', updated_at = now()
            FROM due WHERE m.id = due.id
            RETURNING m.id, m.title, m.requester_id, m.expert_id""",
-        ttl_hours, batch)
+        ttl_hours,
+        batch,
+    )
     return [dict(row) for row in rows]
 
 
@@ -124,8 +152,10 @@ async def update_expired_to_cancelled(conn, *, ttl_hours: int, batch: int) -> li
 # its (user, id DESC) index; "both roles" is the UNION ALL of the two sides (never a user is
 # both: meetings_not_self_check), each already cut to the limit.
 
-async def list_meetings_as_requester(conn, user_id: int, *, status: str | None,
-                                     before_id: int | None, limit: int) -> list[dict]:
+
+async def list_meetings_as_requester(
+    conn, user_id: int, *, status: str | None, before_id: int | None, limit: int
+) -> list[dict]:
     rows = await conn.fetch(
         f"""SELECT {_MEETING_FIELDS}
             FROM (SELECT * FROM meetings
@@ -133,12 +163,17 @@ async def list_meetings_as_requester(conn, user_id: int, *, status: str | None,
                   ORDER BY id DESC LIMIT $4) m
             {_MEETING_JOINS}
             ORDER BY m.id DESC""",
-        user_id, status, before_id or NO_CURSOR, limit)
+        user_id,
+        status,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [dict(row) for row in rows]
 
 
-async def list_meetings_as_expert(conn, user_id: int, *, status: str | None,
-                                  before_id: int | None, limit: int) -> list[dict]:
+async def list_meetings_as_expert(
+    conn, user_id: int, *, status: str | None, before_id: int | None, limit: int
+) -> list[dict]:
     rows = await conn.fetch(
         f"""SELECT {_MEETING_FIELDS}
             FROM (SELECT * FROM meetings
@@ -146,12 +181,17 @@ async def list_meetings_as_expert(conn, user_id: int, *, status: str | None,
                   ORDER BY id DESC LIMIT $4) m
             {_MEETING_JOINS}
             ORDER BY m.id DESC""",
-        user_id, status, before_id or NO_CURSOR, limit)
+        user_id,
+        status,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [dict(row) for row in rows]
 
 
-async def list_meetings_of_participant(conn, user_id: int, *, status: str | None,
-                                       before_id: int | None, limit: int) -> list[dict]:
+async def list_meetings_of_participant(
+    conn, user_id: int, *, status: str | None, before_id: int | None, limit: int
+) -> list[dict]:
     rows = await conn.fetch(
         f"""SELECT {_MEETING_FIELDS}
             FROM ((SELECT * FROM meetings
@@ -164,5 +204,9 @@ async def list_meetings_of_participant(conn, user_id: int, *, status: str | None
                   ORDER BY id DESC LIMIT $4) m
             {_MEETING_JOINS}
             ORDER BY m.id DESC""",
-        user_id, status, before_id or NO_CURSOR, limit)
+        user_id,
+        status,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [dict(row) for row in rows]

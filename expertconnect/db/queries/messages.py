@@ -11,12 +11,26 @@ _NOTIFICATION_KEYS = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
 # The spec's message fields; m is a messages row, s its sender and r its receiver.
 _MESSAGE_FIELDS = """m.id, m.sender_id, user_display_name(s) AS sender_name, m.receiver_id,
                      user_display_name(r) AS receiver_name, m.content, m.is_read, m.created_at"""
-_MESSAGE_KEYS = ("id", "sender_id", "sender_name", "receiver_id", "receiver_name", "content",
-                 "is_read", "created_at")
+_MESSAGE_KEYS = (
+    "id",
+    "sender_id",
+    "sender_name",
+    "receiver_id",
+    "receiver_name",
+    "content",
+    "is_read",
+    "created_at",
+)
 
 
-async def insert_message(conn, sender_id: int, receiver_id: int, content: str,
-                         notification_title: str, notification_content: str) -> tuple[dict, dict]:
+async def insert_message(
+    conn,
+    sender_id: int,
+    receiver_id: int,
+    content: str,
+    notification_title: str,
+    notification_content: str,
+) -> tuple[dict, dict]:
     """The message and the receiver's new_message notification, in one statement (the
     hottest write: one round trip fewer). notification_content may use {sender_name}, filled
     in by SQL. Returns (message, notification). Raises ForeignKeyViolationError for an unknown
@@ -35,7 +49,13 @@ async def insert_message(conn, sender_id: int, receiver_id: int, content: str,
                 RETURNING {NOTIFICATION_COLUMNS})
             SELECT named.*, {", ".join(f"n.{c} AS n_{c}" for c in _NOTIFICATION_KEYS)}
             FROM named, n""",
-        sender_id, receiver_id, content, notification_title, before, after)
+        sender_id,
+        receiver_id,
+        content,
+        notification_title,
+        before,
+        after,
+    )
     message = {key: row[key] for key in _MESSAGE_KEYS}
     notification = {key: row[f"n_{key}"] for key in _NOTIFICATION_KEYS}
     return message, notification
@@ -54,12 +74,16 @@ async def list_messages(conn, user_id: int, *, limit: int, before_id: int | None
                   ORDER BY id DESC LIMIT $3) m
             JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
             ORDER BY m.id DESC""",
-        user_id, before_id or NO_CURSOR, limit)
+        user_id,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [dict(row) for row in rows]
 
 
-async def list_conversation(conn, user_id: int, other_id: int, *, limit: int,
-                            before_id: int | None) -> list[dict]:
+async def list_conversation(
+    conn, user_id: int, other_id: int, *, limit: int, before_id: int | None
+) -> list[dict]:
     """Messages between the two users, newest first: both directions through the
     (sender_id, receiver_id, id DESC) index, never an OR that defeats it."""
     rows = await conn.fetch(
@@ -72,7 +96,11 @@ async def list_conversation(conn, user_id: int, other_id: int, *, limit: int,
                   ORDER BY id DESC LIMIT $4) m
             JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
             ORDER BY m.id DESC""",
-        user_id, other_id, before_id or NO_CURSOR, limit)
+        user_id,
+        other_id,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [dict(row) for row in rows]
 
 
@@ -85,7 +113,9 @@ async def update_read_from(conn, receiver_id: int, sender_id: int) -> dict:
                WHERE sender_id = $2 AND receiver_id = $1 AND NOT is_read
                RETURNING id)
            SELECT count(*) AS marked, max(id) AS up_to_id FROM u""",
-        receiver_id, sender_id)
+        receiver_id,
+        sender_id,
+    )
     return dict(row)
 
 
@@ -117,8 +147,15 @@ async def list_conversations(conn, user_id: int, *, limit: int) -> list[dict]:
             JOIN messages m ON m.id = p.last_id
             JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
             ORDER BY p.last_id DESC""",
-        user_id, limit)
-    return [{"user_id": row["user_id"], "user_name": row["user_name"],
-             "last_message": {key: row[key] for key in _MESSAGE_KEYS},
-             "unread_count": row["unread_count"]}
-            for row in rows]
+        user_id,
+        limit,
+    )
+    return [
+        {
+            "user_id": row["user_id"],
+            "user_name": row["user_name"],
+            "last_message": {key: row[key] for key in _MESSAGE_KEYS},
+            "unread_count": row["unread_count"],
+        }
+        for row in rows
+    ]

@@ -4,47 +4,67 @@ from __future__ import annotations
 
 from expertconnect.db.queries import NO_CURSOR
 
-NOTIFICATION_COLUMNS = ("id, user_id, title, content, notification_type, related_id, is_read, "
-                        "created_at")
+NOTIFICATION_COLUMNS = (
+    "id, user_id, title, content, notification_type, related_id, is_read, created_at"
+)
 
 
-async def insert_notification(conn, *, user_id: int, notification_type: str, title: str,
-                              content: str, related_id: int | None) -> dict:
+async def insert_notification(
+    conn, *, user_id: int, notification_type: str, title: str, content: str, related_id: int | None
+) -> dict:
     row = await conn.fetchrow(
         f"""INSERT INTO notifications (user_id, notification_type, title, content, related_id)
             VALUES ($1, $2, $3, $4, $5)
             RETURNING {NOTIFICATION_COLUMNS}""",
-        user_id, notification_type, title, content, related_id)
+        user_id,
+        notification_type,
+        title,
+        content,
+        related_id,
+    )
     return dict(row)
 
 
 # Three list functions rather than one with an optional filter: "unread" must be spelled
 # `NOT is_read` for the planner to use the partial index notifications_user_id_unread_idx.
 
-async def list_notifications(conn, user_id: int, *, limit: int,
-                             before_id: int | None) -> list[dict]:
+
+async def list_notifications(
+    conn, user_id: int, *, limit: int, before_id: int | None
+) -> list[dict]:
     rows = await conn.fetch(
         f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3""",
-        user_id, before_id or NO_CURSOR, limit)
+        user_id,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [dict(row) for row in rows]
 
 
-async def list_unread_notifications(conn, user_id: int, *, limit: int,
-                                    before_id: int | None) -> list[dict]:
+async def list_unread_notifications(
+    conn, user_id: int, *, limit: int, before_id: int | None
+) -> list[dict]:
     rows = await conn.fetch(
         f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE user_id = $1 AND NOT is_read AND id < $2 ORDER BY id DESC LIMIT $3""",
-        user_id, before_id or NO_CURSOR, limit)
+        user_id,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [dict(row) for row in rows]
 
 
-async def list_read_notifications(conn, user_id: int, *, limit: int,
-                                  before_id: int | None) -> list[dict]:
+async def list_read_notifications(
+    conn, user_id: int, *, limit: int, before_id: int | None
+) -> list[dict]:
     rows = await conn.fetch(
         f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE user_id = $1 AND is_read AND id < $2 ORDER BY id DESC LIMIT $3""",
-        user_id, before_id or NO_CURSOR, limit)
+        user_id,
+        before_id or NO_CURSOR,
+        limit,
+    )
     return [dict(row) for row in rows]
 
 
@@ -52,7 +72,9 @@ async def get_notification(conn, user_id: int, notification_id: int) -> dict | N
     """The notification, if it belongs to the user."""
     row = await conn.fetchrow(
         f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1 AND user_id = $2",
-        notification_id, user_id)
+        notification_id,
+        user_id,
+    )
     return dict(row) if row else None
 
 
@@ -62,7 +84,10 @@ async def update_read(conn, user_id: int, notification_id: int, is_read: bool) -
         """UPDATE notifications SET is_read = $3, updated_at = now()
            WHERE id = $1 AND user_id = $2
            RETURNING id, is_read, updated_at""",
-        notification_id, user_id, is_read)
+        notification_id,
+        user_id,
+        is_read,
+    )
     return dict(row) if row else None
 
 
@@ -74,9 +99,11 @@ async def update_all_read(conn, user_id: int) -> int:
                WHERE user_id = $1 AND NOT is_read
                RETURNING 1)
            SELECT count(*) FROM u""",
-        user_id)
+        user_id,
+    )
 
 
 async def count_unread(conn, user_id: int) -> int:
     return await conn.fetchval(
-        "SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT is_read", user_id)
+        "SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT is_read", user_id
+    )

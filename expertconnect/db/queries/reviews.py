@@ -10,15 +10,21 @@ _REVIEW_JOINS = """JOIN users reviewer ON reviewer.id = v.reviewer_id
     JOIN users reviewee ON reviewee.id = v.reviewee_id"""
 
 
-async def insert_review(conn, *, meeting_id: int, reviewer_id: int, reviewee_id: int,
-                        rating: int, review_text: str) -> dict:
+async def insert_review(
+    conn, *, meeting_id: int, reviewer_id: int, reviewee_id: int, rating: int, review_text: str
+) -> dict:
     row = await conn.fetchrow(
         f"""WITH v AS (
                 INSERT INTO reviews (meeting_id, reviewer_id, reviewee_id, rating, review_text)
                 VALUES ($1, $2, $3, $4, $5)
                 RETURNING *)
             SELECT v.id, v.meeting_id, {_REVIEW_FIELDS} FROM v {_REVIEW_JOINS}""",
-        meeting_id, reviewer_id, reviewee_id, rating, review_text)
+        meeting_id,
+        reviewer_id,
+        reviewee_id,
+        rating,
+        review_text,
+    )
     return dict(row)
 
 
@@ -28,5 +34,6 @@ async def list_reviews_of_meeting(conn, meeting_id: int) -> list[dict]:
         f"""SELECT v.id, {_REVIEW_FIELDS} FROM reviews v {_REVIEW_JOINS}
             WHERE v.meeting_id = $1
             ORDER BY v.id""",
-        meeting_id)
+        meeting_id,
+    )
     return [dict(row) for row in rows]

@@ -12,8 +12,9 @@ async def list_categories(conn) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-async def list_user_skills(conn, user_id: int, *, limit: int,
-                           before_id: int | None = None) -> list[dict]:
+async def list_user_skills(
+    conn, user_id: int, *, limit: int, before_id: int | None = None
+) -> list[dict]:
     """A user's skills, newest first; `before_id` is the cursor from the previous page."""
     rows = await conn.fetch(
         f"""SELECT {_SKILL_COLUMNS}
@@ -21,12 +22,16 @@ async def list_user_skills(conn, user_id: int, *, limit: int,
             WHERE s.user_id = $1 AND ($2::bigint IS NULL OR s.id < $2)
             ORDER BY s.id DESC
             LIMIT $3""",
-        user_id, before_id, limit)
+        user_id,
+        before_id,
+        limit,
+    )
     return [dict(r) for r in rows]
 
 
-async def insert_user_skill(conn, user_id: int, *, category_id: int, skill_name: str,
-                            proficiency_level: str) -> dict:
+async def insert_user_skill(
+    conn, user_id: int, *, category_id: int, skill_name: str, proficiency_level: str
+) -> dict:
     """Raises ForeignKeyViolationError (user_skills_category_id_fkey) for an unknown category
     and UniqueViolationError (user_skills_user_category_skill_key) for a repeated skill."""
     row = await conn.fetchrow(
@@ -35,13 +40,17 @@ async def insert_user_skill(conn, user_id: int, *, category_id: int, skill_name:
                 VALUES ($1, $2, $3, $4)
                 RETURNING *)
             SELECT {_SKILL_COLUMNS} FROM s JOIN categories c ON c.id = s.category_id""",
-        user_id, category_id, skill_name, proficiency_level)
+        user_id,
+        category_id,
+        skill_name,
+        proficiency_level,
+    )
     return dict(row)
 
 
 async def delete_user_skill(conn, skill_id: int, user_id: int) -> bool:
     """Delete the skill if `user_id` owns it; False if there is no such skill of theirs."""
     deleted = await conn.fetchval(
-        "DELETE FROM user_skills WHERE id = $1 AND user_id = $2 RETURNING id",
-        skill_id, user_id)
+        "DELETE FROM user_skills WHERE id = $1 AND user_id = $2 RETURNING id", skill_id, user_id
+    )
     return deleted is not None

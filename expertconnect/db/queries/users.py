@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-_PROFILE_COLUMNS = ("id, username, email, first_name, last_name, bio, profile_picture, "
-                    "date_joined, timezone")
+_PROFILE_COLUMNS = (
+    "id, username, email, first_name, last_name, bio, profile_picture, date_joined, timezone"
+)
 
 
 async def get_user_with_live_token(conn, user_id: int, jti: uuid.UUID) -> dict | None:
@@ -14,7 +15,9 @@ async def get_user_with_live_token(conn, user_id: int, jti: uuid.UUID) -> dict |
     row = await conn.fetchrow(
         f"""SELECT {_PROFILE_COLUMNS} FROM users
             WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2)""",
-        user_id, jti)
+        user_id,
+        jti,
+    )
     return dict(row) if row else None
 
 
@@ -27,7 +30,8 @@ async def get_login(conn, username: str) -> dict | None:
     """The account and its password hash, by case-insensitive username."""
     row = await conn.fetchrow(
         f"SELECT {_PROFILE_COLUMNS}, password_hash FROM users WHERE lower(username) = lower($1)",
-        username)
+        username,
+    )
     return dict(row) if row else None
 
 
@@ -35,19 +39,32 @@ async def exists_user(conn, user_id: int) -> bool:
     return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
 
 
-async def insert_user(conn, *, username: str, email: str, password_hash: str,
-                      first_name: str, last_name: str) -> dict:
+async def insert_user(
+    conn, *, username: str, email: str, password_hash: str, first_name: str, last_name: str
+) -> dict:
     row = await conn.fetchrow(
         f"""INSERT INTO users (username, email, password_hash, first_name, last_name)
             VALUES ($1, $2, $3, $4, $5)
             RETURNING {_PROFILE_COLUMNS}""",
-        username, email, password_hash, first_name, last_name)
+        username,
+        email,
+        password_hash,
+        first_name,
+        last_name,
+    )
     return dict(row)
 
 
-async def update_profile(conn, user_id: int, *, first_name: str | None, last_name: str | None,
-                         bio: str | None, profile_picture: str | None,
-                         timezone: str | None = None) -> dict | None:
+async def update_profile(
+    conn,
+    user_id: int,
+    *,
+    first_name: str | None,
+    last_name: str | None,
+    bio: str | None,
+    profile_picture: str | None,
+    timezone: str | None = None,
+) -> dict | None:
     """Set the fields given; a None leaves that field as it is. A time zone PostgreSQL does not
     know raises InvalidParameterValueError (via users_timezone_known_check)."""
     row = await conn.fetchrow(
@@ -59,7 +76,13 @@ async def update_profile(conn, user_id: int, *, first_name: str | None, last_nam
                 timezone        = COALESCE($6, timezone)
             WHERE id = $1
             RETURNING {_PROFILE_COLUMNS}""",
-        user_id, first_name, last_name, bio, profile_picture, timezone)
+        user_id,
+        first_name,
+        last_name,
+        bio,
+        profile_picture,
+        timezone,
+    )
     return dict(row) if row else None
 
 
@@ -67,7 +90,10 @@ async def insert_revoked_token(conn, jti: uuid.UUID, user_id: int, expires_at: d
     await conn.execute(
         """INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)
            ON CONFLICT (jti) DO NOTHING""",
-        jti, user_id, expires_at)
+        jti,
+        user_id,
+        expires_at,
+    )
 
 
 async def delete_expired_revocations(conn, now: dt.datetime) -> None:
@@ -77,6 +103,5 @@ async def delete_expired_revocations(conn, now: dt.datetime) -> None:
 
 async def list_live_revocations(conn) -> list[dict]:
     """Revoked tokens that have not expired yet: [{"jti", "expires_at"}]."""
-    rows = await conn.fetch(
-        "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > now()")
+    rows = await conn.fetch("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > now()")
     return [dict(r) for r in rows]
