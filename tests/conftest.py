@@ -13,6 +13,8 @@
                  after a timeout, `await no_frame(conn)` asserts that nothing arrives.
 - `db`           db.fetch / fetchrow / fetchval / execute against the session's database, for
                  checks the API cannot show (the ledger invariant, a row's existence).
+- `scratch_database`  the DSN of an empty database of the test's own (for whole-database commands:
+                 migrate, backup, restore, the single-file program).
 - `private_postgres`  a throwaway PostgreSQL cluster of the test's own (unix socket only), for
                  tests that stop and start PostgreSQL: `.dsn`, `.stop(mode)`, `.start()`.
 
@@ -84,6 +86,20 @@ def database_dsn():
     asyncio.run(drop())
 
 
+@pytest.fixture
+async def scratch_database(database_dsn):
+    """The DSN of an empty database of this test's own on the test server (for commands that
+    migrate, dump or restore a whole database), dropped afterwards."""
+    name = f"expertconnect_scratch_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(database_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield _with_database(database_dsn, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,7 +119,10 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.port = self.port or _free_port()
-        env = {**os.environ, **self.env, "EXPERTCONNECT_SERVER_PORT": str(self.port)}
+        # The suite's own settings (EXPERTCONNECT_TEST_*) are no config keys: the server would
+        # refuse them as unknown.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("EXPERTCONNECT_TEST_")}
+        env = {**inherited, **self.env, "EXPERTCONNECT_SERVER_PORT": str(self.port)}
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "server.py"), "--config", str(ROOT / "config.yaml")],
