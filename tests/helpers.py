@@ -51,10 +51,17 @@ def with_database(dsn: str, name: str) -> str:
     return parts._replace(path="/" + name).geturl()
 
 
+def run_blocking(coroutine):
+    """Run a coroutine to its end on an event loop in a thread of its own, so that a fixture or
+    test may call it whether or not an event loop is running (or set) in this thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def create_database(admin: str, prefix: str = "expertconnect_test") -> str:
     """An empty database with a unique name on the server of `admin`; returns its DSN."""
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(ensure_database(admin, name))
+    run_blocking(ensure_database(admin, name))
     return with_database(admin, name)
 
 
@@ -70,7 +77,7 @@ def drop_database(admin: str, dsn: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(drop())
+    run_blocking(drop())
 
 
 class Db:
@@ -88,8 +95,7 @@ class Db:
             finally:
                 await conn.close()
 
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, go()).result()
+        return run_blocking(go())
 
     def fetch(self, query: str, *args):
         return self._run("fetch", query, *args)
