@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from .helpers import assert_json_error, at, raw, register
+from .probes import assert_json_error, at, raw, register
 
 INT64 = 2**63
 

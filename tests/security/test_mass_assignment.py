@@ -2,9 +2,9 @@
 flags, timestamps) are ignored by PUT /api/users/me/ and every POST and PATCH."""
 
 import pytest
-from conftest import PASSWORD
+from helpers import PASSWORD
 
-from .helpers import at, book, meeting_in, snapshot
+from .probes import at, book, meeting_in, snapshot
 
 LONG_AGO = "2001-01-01T00:00:00Z"
 

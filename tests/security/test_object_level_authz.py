@@ -5,9 +5,9 @@ what a missing id answers and changes nothing; only the requester can pay for a 
 from types import SimpleNamespace
 
 import pytest
-from conftest import no_frame, recv
+from helpers import no_frame, recv
 
-from .helpers import book, meeting_in, raw, snapshot
+from .probes import book, meeting_in, raw, snapshot
 
 MISSING_ID = 2**62  # a valid id that no row has
 
