@@ -87,16 +87,15 @@ class RegisterHandler(BaseHandler):
         )
         form.validate()
         # Each account comes with free credits: cap how many one address can open.
-        self.require_quota("registration", self.client_address)
-        payload = await accounts.register(
-            self.services,
-            username=username,
-            email=email,
-            password=password,
-            first_name=first_name,
-            last_name=last_name,
-        )
-        self.charge_quota("registration", self.client_address)
+        with self.quota("registration", self.client_address):
+            payload = await accounts.register(
+                self.services,
+                username=username,
+                email=email,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+            )
         self.write_json(payload, status=201)
 
 
@@ -110,14 +109,19 @@ class LoginHandler(BaseHandler):
         password = _password(form)
         form.validate()
         # Failed logins also count per target username, so that many addresses cannot
-        # brute-force one account; a locked-out attempt costs no bcrypt.
+        # brute-force one account; a locked-out attempt costs no bcrypt. A failure is reserved
+        # before the password check and given back when the login succeeds (or never reached
+        # the check), so concurrent guesses cannot all pass a lockout that is not yet charged.
         account_key = username.lower()
-        self.require_quota("login_failures", account_key)
+        self.take_quota("login_failures", account_key)
         try:
             payload = await accounts.login(self.services, username=username, password=password)
         except Unauthorized:
-            self.charge_quota("login_failures", account_key)
+            raise  # a wrong password keeps the failure it reserved
+        except BaseException:
+            self.refund_quota("login_failures", account_key)
             raise
+        self.refund_quota("login_failures", account_key)
         self.write_json(payload)
 
 
