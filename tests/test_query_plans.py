@@ -196,9 +196,11 @@ async def seed(conn) -> list[int]:
     ids = [
         r["id"]
         for r in await conn.fetch(
-            """INSERT INTO users (username, email, password_hash, first_name, last_name, bio)
+            """INSERT INTO users (username, email, password_hash, first_name, last_name, bio,
+                              username_normalized, email_normalized)
            SELECT $1 || '_' || g, $1 || '_' || g || '@example.com', 'x', 'Plan', 'User ' || g,
-                  'Advises on planning, number ' || g
+                  'Advises on planning, number ' || g,
+                  $1 || '_' || g, $1 || '_' || g || '@example.com'
            FROM generate_series(1, $2) g
            ORDER BY g
            RETURNING id""",

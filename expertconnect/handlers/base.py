@@ -3,8 +3,10 @@ JSON in and out, and the one place errors are rendered in the spec's shapes."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -171,15 +173,27 @@ class BaseHandler(tornado.web.RequestHandler):
         for name, value in headers.items():
             self.set_header(name, value)
 
-    def require_quota(self, scope: str, identity) -> None:
-        """429 if the quota `scope` of `identity` is used up; charge it with charge_quota()
-        once the work has succeeded, so refused attempts cost nothing."""
-        decision = self.services.limiters[scope].status(identity)
+    def take_quota(self, scope: str, identity) -> None:
+        """Take one unit of the quota `scope` of `identity` before the work, or 429 if it is
+        used up. Taken, not just checked: concurrent requests that all passed a check made
+        before any of them was charged would exceed the quota. refund_quota() gives it back."""
+        decision = self.services.limiters[scope].hit(identity)
         if not decision.allowed:
             raise TooManyRequests(decision.headers())
 
-    def charge_quota(self, scope: str, identity) -> None:
-        self.services.limiters[scope].hit(identity)
+    def refund_quota(self, scope: str, identity) -> None:
+        self.services.limiters[scope].refund(identity)
+
+    @contextlib.contextmanager
+    def quota(self, scope: str, identity) -> Iterator[None]:
+        """A quota on work that succeeds: taken before the block, refunded if the block raises
+        (a refused or failed attempt costs nothing)."""
+        self.take_quota(scope, identity)
+        try:
+            yield
+        except BaseException:
+            self.refund_quota(scope, identity)
+            raise
 
     @property
     def client_address(self) -> str:

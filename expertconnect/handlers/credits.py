@@ -48,15 +48,14 @@ class PurchaseHandler(BaseHandler):
                 f"Expected amount {expected:.2f} for {credits_to_purchase} credits.",
             )
         form.validate()
-        self.require_quota("purchase", self.user_id)
-        result = await credits.purchase(
-            self.services,
-            self.user_id,
-            payment_method=payment_method,
-            amount=amount,
-            credits=credits_to_purchase,
-        )
-        self.charge_quota("purchase", self.user_id)
+        with self.quota("purchase", self.user_id):
+            result = await credits.purchase(
+                self.services,
+                self.user_id,
+                payment_method=payment_method,
+                amount=amount,
+                credits=credits_to_purchase,
+            )
         self.write_json(result)
 
 

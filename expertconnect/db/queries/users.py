@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from expertconnect import names
+
 _PROFILE_COLUMNS = (
     "id, username, email, first_name, last_name, bio, profile_picture, date_joined, timezone"
 )
@@ -27,10 +29,11 @@ async def get_user(conn, user_id: int) -> dict | None:
 
 
 async def get_login(conn, username: str) -> dict | None:
-    """The account and its password hash, by case-insensitive username."""
+    """The account and its password hash, by username in its normalized form (NFKC, case
+    folded: names.lookup_key), never PostgreSQL's lower(), which folds differently."""
     row = await conn.fetchrow(
-        f"SELECT {_PROFILE_COLUMNS}, password_hash FROM users WHERE lower(username) = lower($1)",
-        username,
+        f"SELECT {_PROFILE_COLUMNS}, password_hash FROM users WHERE username_normalized = $1",
+        names.lookup_key(username),
     )
     return dict(row) if row else None
 
@@ -42,15 +45,20 @@ async def exists_user(conn, user_id: int) -> bool:
 async def insert_user(
     conn, *, username: str, email: str, password_hash: str, first_name: str, last_name: str
 ) -> dict:
+    """`username` and `email` as they will be shown; their compared forms are derived here, so
+    no caller can store one without the other."""
     row = await conn.fetchrow(
-        f"""INSERT INTO users (username, email, password_hash, first_name, last_name)
-            VALUES ($1, $2, $3, $4, $5)
+        f"""INSERT INTO users (username, email, password_hash, first_name, last_name,
+                               username_normalized, email_normalized)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             RETURNING {_PROFILE_COLUMNS}""",
         username,
         email,
         password_hash,
         first_name,
         last_name,
+        names.lookup_key(username),
+        names.lookup_key(email),
     )
     return dict(row)
 
