@@ -1,4 +1,4 @@
-"""0006_normalized_user_names.sql on a database that already has users: the backfill, and what
+"""0008_normalized_user_names.sql on a database that already has users: the backfill, and what
 happens to existing emails that are look-alikes of one another (the oldest account keeps the
 email, each newer one is kept apart and reported)."""
 
@@ -9,12 +9,12 @@ import shutil
 import uuid
 
 import asyncpg
-from conftest import _admin_dsn, _with_database
+from helpers import admin_dsn, with_database
 
 from expertconnect import migrate
 from expertconnect.db import ensure_database
 
-MIGRATION = "0006_normalized_user_names.sql"
+MIGRATION = "0008_normalized_user_names.sql"
 FULLWIDTH_JOHN = "\uff4a\uff4f\uff48\uff4e@example.com"
 
 
@@ -35,12 +35,12 @@ def test_existing_rows_are_backfilled_and_look_alike_emails_kept_apart(tmp_path)
     for m in migrate.discover():
         if m.name < MIGRATION:
             shutil.copy(migrate.MIGRATIONS_DIR / m.name, before / m.name)
-    admin = _admin_dsn()
+    admin = admin_dsn()
     name = f"expertconnect_migration_{uuid.uuid4().hex[:8]}"
 
     async def go():
         await ensure_database(admin, name)
-        conn = await asyncpg.connect(_with_database(admin, name))
+        conn = await asyncpg.connect(with_database(admin, name))
         warnings: list[str] = []
         conn.add_log_listener(lambda _conn, message: warnings.append(message.message))
         try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import time
 import uuid
 
 import asyncpg
@@ -45,7 +44,6 @@ USERS, MESSAGES, MEETINGS, NOTIFICATIONS, LEDGER, EVENTS = (
 # meetings, holds 1 % of the notifications, ledger rows and events; its peer is user 1.
 BUSY_EVERY = 100
 BIG_TABLES = {"messages", "meetings", "notifications", "credit_transactions", "user_events"}
-SEED_SECONDS = 15
 
 # Row i of a big table belongs to user index (i * STRIDE) % USERS (a spread with no pattern
 # the planner could exploit; STRIDE is prime to USERS), unless it is the busy user's row.
@@ -371,9 +369,7 @@ def test_every_list_query_is_served_by_an_index(server, database_dsn):
     async def go():
         conn = await asyncpg.connect(database_dsn, command_timeout=120)
         try:
-            started = time.monotonic()
             ids, tag_word = await seed(conn)
-            seconds = time.monotonic() - started
             busy, peer, typical = ids[0], ids[1], ids[len(ids) // 2]
             meeting_id = await conn.fetchval(
                 "SELECT id FROM meetings WHERE requester_id = $1 ORDER BY id DESC LIMIT 1", busy
@@ -394,12 +390,11 @@ def test_every_list_query_is_served_by_an_index(server, database_dsn):
             results.append(
                 ("reviews of a meeting", explain.plans[0], {"reviews_meeting_reviewer_key"})
             )
-            return seconds, results
+            return results
         finally:
             await conn.close()
 
-    seconds, results = asyncio.run(go())
-    assert seconds < SEED_SECONDS, f"seeding took {seconds:.1f} s"
+    results = asyncio.run(go())
     problems = []
     for name, plan, expected in results:
         seq, indexes = scans(plan)

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import PASSWORD, _request
+from helpers import PASSWORD, api_request
 
 BURST_TIMEOUT = 60  # seconds; every request of a burst is answered well within it
 
@@ -29,7 +29,7 @@ def _burst(n: int, call) -> list:
 
 
 def _login(url: str, username: str, password: str, address: str):
-    return _request(
+    return api_request(
         url,
         "POST",
         "/api/users/login/",
@@ -45,7 +45,7 @@ def test_concurrent_purchases_stop_exactly_at_the_daily_quota(start_server, make
 
     def purchase(_):
         path = "/api/payments/purchase_credits/"
-        return _request(own.url, "POST", path, token=user.token, json=body).status
+        return api_request(own.url, "POST", path, token=user.token, json=body).status
 
     statuses = _burst(80, purchase)
     assert Counter(statuses) == {200: 50, 429: 30}
@@ -57,7 +57,7 @@ def test_concurrent_purchases_stop_exactly_at_the_daily_quota(start_server, make
         user.id,
     )
     assert purchased == 50
-    balance = _request(own.url, "GET", "/api/credits/balance/", token=user.token).json
+    balance = api_request(own.url, "GET", "/api/credits/balance/", token=user.token).json
     assert balance["balance"] == 1 + 50  # the initial free credit and the purchases
 
 
@@ -75,7 +75,7 @@ def test_concurrent_registrations_from_one_address_stop_exactly_at_the_hourly_qu
             "password": PASSWORD,
             **overrides,
         }
-        return _request(own.url, "POST", "/api/users/register/", json=body).status
+        return api_request(own.url, "POST", "/api/users/register/", json=body).status
 
     # Registrations refused inside the work (a taken username) give their token back.
     assert [register(username=taken.username) for _ in range(3)] == [400] * 3

@@ -59,7 +59,7 @@ BEGIN
         RETURNING u.id, u.email, r.oldest_id
     LOOP
         RAISE WARNING 'users: email % of user % looks like the email of user %; user % keeps '
-                      'it, user % is kept apart (see 0006_normalized_user_names.sql)',
+                      'it, user % is kept apart (see 0008_normalized_user_names.sql)',
                       kept_apart.email, kept_apart.id, kept_apart.oldest_id,
                       kept_apart.oldest_id, kept_apart.id;
     END LOOP;
@@ -86,4 +86,4 @@ COMMENT ON COLUMN users.username_normalized IS
     'The username as compared at registration and login: NFKC + case folding (names.py).';
 COMMENT ON COLUMN users.email_normalized IS
     'The email as compared for uniqueness: NFKC + case folding (names.py); see '
-    '0006_normalized_user_names.sql for rows kept apart as look-alikes.';
+    '0008_normalized_user_names.sql for rows kept apart as look-alikes.';
