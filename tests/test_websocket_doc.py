@@ -21,35 +21,47 @@ KNOWN_FRAME_TYPES = {"message.receive", "notification.receive", "error", "resync
 KNOWN_CLOSE_CODES = {1001, 4401, 4404}
 
 
+def _sources() -> list[Path]:
+    """The package wherever its modules live, and the server's entry point beside it."""
+    return sorted(PACKAGE.rglob("*.py")) + [p for p in [ROOT / "server.py"] if p.exists()]
+
+
 def _modules() -> list[ast.Module]:
-    return [ast.parse(p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))]
+    return [ast.parse(p.read_text(encoding="utf-8")) for p in _sources()]
 
 
-def _string_constants(modules: list[ast.Module]) -> dict[str, str]:
-    """NAME = "literal" assignments anywhere in the package, for frames spelled with a constant."""
+def _constants(modules: list[ast.Module], kind: type) -> dict[str, object]:
+    """NAME = literal assignments of `kind` anywhere in the package (module constants, enum
+    members), for frames and close codes spelled with a name."""
     names = {}
     for module in modules:
         for node in ast.walk(module):
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
                 for target in node.targets:
-                    if isinstance(target, ast.Name) and isinstance(node.value.value, str):
+                    if isinstance(target, ast.Name) and type(node.value.value) is kind:
                         names[target.id] = node.value.value
     return names
+
+
+def _resolve(value: ast.expr | None, constants: dict[str, object]) -> object:
+    """A literal, or the literal a NAME or a module.NAME / Enum.NAME stands for."""
+    if isinstance(value, ast.Constant):
+        return value.value
+    if isinstance(value, ast.Name):
+        return constants.get(value.id)
+    if isinstance(value, ast.Attribute):
+        return constants.get(value.attr)
+    return None
 
 
 def _frame_types(modules: list[ast.Module]) -> set[str]:
     """The value of every "type" key of a dict the server builds: {"type": X, ...} or
     dict(type=X), X a string literal or a constant naming one."""
-    constants = _string_constants(modules)
+    constants = _constants(modules, str)
 
     def resolve(value: ast.expr) -> str | None:
-        if isinstance(value, ast.Constant) and isinstance(value.value, str):
-            return value.value
-        if isinstance(value, ast.Name):
-            return constants.get(value.id)
-        if isinstance(value, ast.Attribute):  # events.MESSAGE_RECEIVE
-            return constants.get(value.attr)
-        return None
+        found = _resolve(value, constants)
+        return found if isinstance(found, str) else None
 
     found = set()
     for module in modules:
@@ -65,15 +77,15 @@ def _frame_types(modules: list[ast.Module]) -> set[str]:
 
 
 def _close_codes(modules: list[ast.Module]) -> set[int]:
-    """Codes in constants named CLOSE_*, integer arguments of any call whose name has "close"
-    in it (socket.close(4404, ...), hub.close_all(1001, ...)), and integer defaults of
-    parameters named `code` (hub.close_token(..., code=4401))."""
+    """Codes in constants named CLOSE_*, arguments of any call whose name has "close" in it
+    (socket.close(4404, ...), hub.close_all(1001, ...), self.close(CLOSE_TOO_SLOW, ...),
+    literal or named), and defaults of parameters named `code` (hub.close_token(code=4401))."""
+
+    constants = _constants(modules, int)
 
     def code_of(value: ast.expr | None) -> int | None:
-        if isinstance(value, ast.Constant) and type(value.value) is int:
-            if 1000 <= value.value <= 4999:
-                return value.value
-        return None
+        code = _resolve(value, constants)
+        return code if type(code) is int and 1000 <= code <= 4999 else None
 
     found = set()
     for module in modules:
@@ -94,7 +106,7 @@ def _close_codes(modules: list[ast.Module]) -> set[int]:
                 for arg, default in zip(args, defaults, strict=True):
                     if arg.arg == "code":
                         found.add(code_of(default))
-    source = "\n".join(p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py"))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in _sources())
     found.update(code for setting, code in TORNADO_CODES.items() if setting in source)
     found.discard(None)
     return found
@@ -131,7 +143,7 @@ def test_every_close_code_the_server_sends_is_in_the_close_code_table():
 
 
 def test_the_inbound_frame_the_server_reads_has_a_json_example():
-    source = "\n".join(p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py"))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in _sources())
     assert '"message.send"' in source  # the chat socket's one accepted frame type
     examples = "\n".join(re.findall(r"```json\n(.*?)```", TEXT, re.S))
     assert '"type": "message.send"' in examples
