@@ -6,7 +6,8 @@
 
 const LAST_EVENT_KEY = "expertconnect.last_event_id";
 const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 10000;
+// Doubling from half a second, capped: a restarted server is found within a few seconds.
+const RETRY_MAX_MS = 4000;
 
 export class LiveStream extends EventTarget {
   constructor(token) {

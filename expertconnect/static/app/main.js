@@ -51,7 +51,14 @@ async function categories() {
 
 // ------------------------------------------------------------------ live updates
 
-async function refreshBadges() {
+// Frames come in bursts (a replay after a reconnection): one refresh per burst.
+let badgeTimer = null;
+function refreshBadges() {
+  clearTimeout(badgeTimer);
+  badgeTimer = setTimeout(loadBadges, 50);
+}
+
+async function loadBadges() {
   if (!session.token) return;
   try {
     const [{ unread_count }, conversations] = await Promise.all([
