@@ -6,14 +6,24 @@ import logging
 
 import tornado.web
 
-from expertconnect.handlers import base, credits, docs, experts, meetings, messages, skills, users
+from expertconnect.handlers import (
+    base,
+    credits,
+    docs,
+    experts,
+    meetings,
+    messages,
+    skills,
+    users,
+    web,
+)
 from expertconnect.handlers.base import NotFoundHandler
 from expertconnect.realtime import sockets
 from expertconnect.services import Services
 
 access_log = logging.getLogger("tornado.access")
 
-HANDLER_MODULES = [base, docs, users, skills, credits, meetings, messages, experts, sockets]
+HANDLER_MODULES = [base, docs, users, skills, credits, meetings, messages, experts, sockets, web]
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:

@@ -262,6 +262,16 @@ def test_mark_read_and_mark_all_read_touch_only_the_callers_rows(api, db, make_u
         json={**server_owned(victim.id), "with_user": friend.id, "receiver_id": victim.id},
     )
     assert r.status == 200 and r.json["marked_read"] == 1
+    # Reading the conversation read its notification too: one more for mark_all_read.
+    assert (
+        api(
+            "POST",
+            "/api/messages/",
+            token=friend.token,
+            json={"receiver_id": user.id, "content": "for the user, again"},
+        ).status
+        == 201
+    )
     r = api(
         "POST", "/api/notifications/mark_all_read/", token=user.token, json=server_owned(victim.id)
     )
