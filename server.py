@@ -27,6 +27,7 @@ from expertconnect.config import ConfigError, load_config
 from expertconnect.db import create_database, resolve_dsn
 from expertconnect.inflight import InFlight
 from expertconnect.localdb import LocalDatabaseError
+from expertconnect.observability import configure_logging
 from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.realtime.hub import Hub
 from expertconnect.realtime.relay import PostgresRelay
@@ -88,18 +89,24 @@ async def serve(config) -> None:
             ipaddress.ip_network(p, strict=False) for p in config.server.trusted_proxies
         ],
     )
+    services.metrics.watch(services.hub, db)
     await services.auth_cache.start()
     if config.realtime.backend == "postgres":
         services.relay = PostgresRelay(dsn, db, services.hub)
         await services.relay.start()
     await maintenance.purge_expired(services)
     housekeeping = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(maintenance.purge_expired(services)), HOUSEKEEPING_INTERVAL_MS
+        lambda: asyncio.ensure_future(
+            services.metrics.sweep("housekeeping", maintenance.purge_expired(services))
+        ),
+        HOUSEKEEPING_INTERVAL_MS,
     )
     housekeeping.start()
     # Every process runs expiry; SKIP LOCKED keeps them from cancelling a request twice.
     expiry = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(meetings.expire_pending_requests(services)),
+        lambda: asyncio.ensure_future(
+            services.metrics.sweep("meeting_expiry", meetings.expire_pending_requests(services))
+        ),
         config.meetings.expiry_interval_seconds * 1000,
     )
     expiry.start()
@@ -161,11 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="config.yaml", help="path to config.yaml")
     parser.add_argument("--status", action="store_true", help="with migrate: list, apply nothing")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()  # the defaults, until the configuration is read
     try:
         config = load_config(args.config)
+        configure_logging(config.logging.format, config.logging.level)
         if args.command == "migrate":
 
             async def migrate_only():

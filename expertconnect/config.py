@@ -28,6 +28,8 @@ class ServerConfig:
     trusted_proxies: tuple = ()
     event_loop: str = "uvloop"
     cors_origins: tuple = ()
+    # Who may read GET /metrics (everyone else gets the 404 of an unknown URL): loopback.
+    metrics_allow: tuple = ("127.0.0.0/8", "::1")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,12 @@ class MeetingsConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    format: str = "text"
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -91,6 +99,7 @@ class Config:
     credits: CreditsConfig = field(default_factory=CreditsConfig)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
     meetings: MeetingsConfig = field(default_factory=MeetingsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     # Where generated state lives: the JWT secret and the private PostgreSQL cluster.
     var_dir: Path = Path("var")
 
@@ -101,6 +110,10 @@ _RULES = {
     "server.max_body_size": (lambda v: v >= 1024, "at least 1024 bytes"),
     "server.event_loop": (lambda v: v in ("uvloop", "asyncio"), "uvloop or asyncio"),
     "server.trusted_proxies": (
+        lambda v: all(_is_network(x) for x in v),
+        "a list of IP addresses or networks",
+    ),
+    "server.metrics_allow": (
         lambda v: all(_is_network(x) for x in v),
         "a list of IP addresses or networks",
     ),
@@ -132,6 +145,11 @@ _RULES = {
     "realtime.retention_days": (lambda v: v >= 1, "at least 1 day"),
     "meetings.pending_ttl_hours": (lambda v: 1 <= v <= 8760, "1..8760 hours (a year)"),
     "meetings.expiry_interval_seconds": (lambda v: v > 0, "a positive number of seconds"),
+    "logging.format": (lambda v: v in ("text", "json"), "text or json"),
+    "logging.level": (
+        lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+        "DEBUG, INFO, WARNING or ERROR",
+    ),
     "credits.price_usd": (
         lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
         "a positive amount with at most two decimals",
@@ -222,6 +240,7 @@ def load_config(path: str | Path | None = "config.yaml", environ=None) -> Config
         "credits": CreditsConfig,
         "realtime": RealtimeConfig,
         "meetings": MeetingsConfig,
+        "logging": LoggingConfig,
     }
     for name in raw:
         if name not in sections and name != "var_dir":

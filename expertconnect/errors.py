@@ -38,6 +38,11 @@ class ValidationError(ApiError):
         return {"errors": self.errors}
 
 
+# The 401 messages for a request without usable credentials: none at all, or not a bearer token.
+NO_CREDENTIALS = "Authentication credentials were not provided"
+BEARER_EXPECTED = 'Authorization header must be "Bearer <token>"'
+
+
 class Unauthorized(ApiError):
     status = 401
 

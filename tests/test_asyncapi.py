@@ -8,7 +8,7 @@ import json
 
 import jsonschema_rs
 import yaml
-from conftest import recv
+from helpers import recv
 
 from expertconnect.handlers.docs import ASYNCAPI_PATH
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import PASSWORD, ROOT, _request
+from helpers import PASSWORD, ROOT, api_request
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from expertconnect.handlers.docs import OPENAPI_PATH
@@ -153,11 +153,11 @@ class Person:
         form.get_by_role("button", name="Create account").click()
         expect(page.get_by_role("heading", name="My profile")).to_be_visible()
         self.token = page.evaluate("sessionStorage.getItem('expertconnect.token')")
-        me = _request(self.url, "GET", "/api/users/me/", token=self.token).json
+        me = api_request(self.url, "GET", "/api/users/me/", token=self.token).json
         self.id = me["id"]
 
     def api(self, method: str, path: str, **kwargs):
-        return _request(self.url, method, path, token=self.token, **kwargs)
+        return api_request(self.url, method, path, token=self.token, **kwargs)
 
     def badge(self, which: str = "#badge") -> int:
         badge = self.page.locator(which)
@@ -389,7 +389,7 @@ def test_pages_are_served_with_a_self_only_policy_and_sensible_caching(server):
     missing = _get(server, "/static/app/nothing.js")
     assert missing.status == 404 and json.loads(missing.body) == {"error": "Not found"}
     assert _get(server, "/static/../handlers/web.py").status in (403, 404)
-    assert _request(server.url, "POST", "/", json={}).status == 405
+    assert api_request(server.url, "POST", "/", json={}).status == 405
 
 
 def test_after_a_server_restart_the_chat_catches_up_with_no_duplicate(browser, start_server):

@@ -1,7 +1,7 @@
 """Notifications: listing with the is_read filter, reading one, marking one or all read, and
 the unread count. Messages are the notifications' source here."""
 
-from conftest import no_frame, recv
+from helpers import no_frame, recv
 
 NOTIFICATION_FIELDS = {
     "id",

@@ -142,7 +142,7 @@ def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_use
     user = make_user()
     r = api("GET", "/api/users/me/", token=user.token, headers={"Origin": "https://app.example"})
     assert "Access-Control-Allow-Origin" not in r.headers
-    assert api("OPTIONS", "/api/users/me/", headers={"Origin": "https://app.example"}).status == 404
+    assert api("OPTIONS", "/api/users/me/", headers={"Origin": "https://app.example"}).status == 403
     own = start_server(SERVER_CORS_ORIGINS="https://app.example")
     pre = api_request(
         own.url,
@@ -152,7 +152,31 @@ def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_use
     )
     assert pre.status == 204
     assert pre.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert pre.headers["Access-Control-Allow-Methods"] == "GET, PUT"
     assert "Authorization" in pre.headers["Access-Control-Allow-Headers"]
+    assert "Origin" in pre.headers["Vary"]
+    # The document too, so that a browser-based viewer on that origin can load it.
+    pre = api_request(
+        own.url,
+        "OPTIONS",
+        "/api/openapi.json",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert (pre.status, pre.headers["Access-Control-Allow-Methods"]) == (204, "GET")
+    assert pre.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    doc = api_request(
+        own.url, "GET", "/api/openapi.json", headers={"Origin": "https://app.example"}
+    )
+    assert doc.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "X-Request-ID" in doc.headers["Access-Control-Expose-Headers"]
+    pre = api_request(
+        own.url,
+        "OPTIONS",
+        "/api/users/me/",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"},
+    )
+    assert (pre.status, pre.json) == (403, {"error": "CORS is not enabled for this origin"})
+    assert "Access-Control-Allow-Origin" not in pre.headers
     r = api_request(
         own.url,
         "GET",

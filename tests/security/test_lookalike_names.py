@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import PASSWORD, _request
+from helpers import PASSWORD, api_request
 
 DUPLICATE_EMAIL = {"errors": {"email": ["A user with that email already exists."]}}
 DUPLICATE_USERNAME = {"errors": {"username": ["A user with that username already exists."]}}
@@ -60,7 +60,7 @@ def _register(api, **fields):
 
 
 def _login(url: str, username: str, password: str = PASSWORD, address: str = "198.51.100.1"):
-    return _request(
+    return api_request(
         url,
         "POST",
         "/api/users/login/",
