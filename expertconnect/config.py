@@ -80,6 +80,7 @@ class RealtimeConfig:
 class MeetingsConfig:
     pending_ttl_hours: int = 48
     expiry_interval_seconds: float = 60.0
+    max_open_requests: int = 20
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ _RULES = {
     "realtime.retention_days": (lambda v: v >= 1, "at least 1 day"),
     "meetings.pending_ttl_hours": (lambda v: 1 <= v <= 8760, "1..8760 hours (a year)"),
     "meetings.expiry_interval_seconds": (lambda v: v > 0, "a positive number of seconds"),
+    "meetings.max_open_requests": (lambda v: 1 <= v <= 10000, "1..10000"),
     "credits.price_usd": (
         lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
         "a positive amount with at most two decimals",
