@@ -28,6 +28,8 @@ class ServerConfig:
     trusted_proxies: tuple = ()
     event_loop: str = "uvloop"
     cors_origins: tuple = ()
+    idle_timeout: float = 30.0
+    body_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ _RULES = {
     "server.port": (lambda v: 0 <= v <= 65535, "a port number 0..65535"),
     "server.max_body_size": (lambda v: v >= 1024, "at least 1024 bytes"),
     "server.event_loop": (lambda v: v in ("uvloop", "asyncio"), "uvloop or asyncio"),
+    "server.idle_timeout": (lambda v: 0 < v <= 3600, "more than 0 and at most 3600 seconds"),
+    "server.body_timeout": (lambda v: 0 < v <= 3600, "more than 0 and at most 3600 seconds"),
     "server.trusted_proxies": (
         lambda v: all(_is_network(x) for x in v),
         "a list of IP addresses or networks",
