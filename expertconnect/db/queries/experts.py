@@ -35,9 +35,9 @@ _CARD_JOINS = """
 # shown, rounded to 2 decimals), $3 an instant the expert must be free at: inside their weekly
 # hours read in their own time zone, in none of their confirmed meetings (as expert or as
 # requester: user_busy_intervals, through its gist index), and in none of the searcher's ($6)
-# own pending requests to them. Other people's pending requests do not count: a stranger's
-# request must not hide an expert from everyone else. NULL means "no filter"; OR stops at a
-# true `IS NULL`, so no subquery runs then.
+# own pending requests that involve them. Other people's pending requests do not count: a
+# stranger's request must not hide an expert from everyone else. NULL means "no filter"; OR
+# stops at a true `IS NULL`, so no subquery runs then.
 _EXPERT_FILTERS = """
     EXISTS (SELECT 1 FROM user_skills s
             WHERE s.user_id = u.id AND ($1::bigint IS NULL OR s.category_id = $1))
