@@ -111,7 +111,14 @@ async def serve(config) -> None:
     )
     expiry.start()
     requests = InFlight(make_app(services))
-    server = tornado.httpserver.HTTPServer(requests, max_body_size=config.server.max_body_size)
+    server = tornado.httpserver.HTTPServer(
+        requests,
+        max_body_size=config.server.max_body_size,
+        # Tornado times a request's headers from the moment the connection waits for them (its
+        # accept, or the previous response): one bound for idle keep-alive and slow headers.
+        idle_connection_timeout=config.server.idle_timeout,
+        body_timeout=config.server.body_timeout,
+    )
     server.listen(config.server.port, address=config.server.host)
     log.info("ExpertConnect listening on http://%s:%d", config.server.host, config.server.port)
     # Start-up objects live as long as the process: keep them out of every collection. A young

@@ -30,6 +30,8 @@ class ServerConfig:
     cors_origins: tuple = ()
     # Who may read GET /metrics (everyone else gets the 404 of an unknown URL): loopback.
     metrics_allow: tuple = ("127.0.0.0/8", "::1")
+    idle_timeout: float = 30.0
+    body_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class RealtimeConfig:
 class MeetingsConfig:
     pending_ttl_hours: int = 48
     expiry_interval_seconds: float = 60.0
+    max_open_requests: int = 20
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ _RULES = {
     "server.port": (lambda v: 0 <= v <= 65535, "a port number 0..65535"),
     "server.max_body_size": (lambda v: v >= 1024, "at least 1024 bytes"),
     "server.event_loop": (lambda v: v in ("uvloop", "asyncio"), "uvloop or asyncio"),
+    "server.idle_timeout": (lambda v: 0 < v <= 3600, "more than 0 and at most 3600 seconds"),
+    "server.body_timeout": (lambda v: 0 < v <= 3600, "more than 0 and at most 3600 seconds"),
     "server.trusted_proxies": (
         lambda v: all(_is_network(x) for x in v),
         "a list of IP addresses or networks",
@@ -150,6 +155,7 @@ _RULES = {
         lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
         "DEBUG, INFO, WARNING or ERROR",
     ),
+    "meetings.max_open_requests": (lambda v: 1 <= v <= 10000, "1..10000"),
     "credits.price_usd": (
         lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
         "a positive amount with at most two decimals",

@@ -75,6 +75,10 @@ class PayloadTooLarge(ApiError):
         super().__init__("Request body too large", headers={"Connection": "close"})
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+
+
 class TooManyRequests(ApiError):
     status = 429
 

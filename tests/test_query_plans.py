@@ -43,7 +43,14 @@ USERS, MESSAGES, MEETINGS, NOTIFICATIONS, LEDGER, EVENTS = (
 # The busy user (index 0) sends and receives 1 % of the messages, requests and hosts 1 % of the
 # meetings, holds 1 % of the notifications, ledger rows and events; its peer is user 1.
 BUSY_EVERY = 100
-BIG_TABLES = {"messages", "meetings", "notifications", "credit_transactions", "user_events"}
+BIG_TABLES = {
+    "messages",
+    "meetings",
+    "notifications",
+    "credit_transactions",
+    "user_events",
+    "user_busy_intervals",  # two rows per confirmed meeting: read by free slots and search
+}
 
 # Row i of a big table belongs to user index (i * STRIDE) % USERS (a spread with no pattern
 # the planner could exploit; STRIDE is prime to USERS), unless it is the busy user's row.
@@ -163,6 +170,10 @@ class Explain:
         await self._explain(query, *args)
         return None
 
+    async def fetchval(self, query, *args):
+        await self._explain(query, *args)
+        return 0
+
 
 def nodes(plan: dict):
     yield plan
@@ -234,7 +245,11 @@ def list_queries(tag_word: str):
             lambda c, u, p: meetings_q.list_meetings_of_participant(c, u, status="pending", **page),
             # For an open status the partial indexes of open meetings serve as well.
             {
-                ("meetings_requester_id_id_idx", "meetings_requester_active_start_idx"),
+                (
+                    "meetings_requester_id_id_idx",
+                    "meetings_requester_active_start_idx",
+                    "meetings_requester_pending_idx",
+                ),
                 ("meetings_expert_id_id_idx", "meetings_expert_active_start_idx"),
             },
         ),
@@ -324,9 +339,30 @@ def list_queries(tag_word: str):
             {"reviews_reviewee_id_id_idx"},
         ),
         (
+            "free slots: hours, confirmed meetings, the viewer's own requests",
+            lambda c, u, p: experts_q.get_schedule(
+                c,
+                u,
+                dt.datetime.now(dt.UTC),
+                dt.datetime.now(dt.UTC) + dt.timedelta(days=31),
+                viewer_id=p,
+            ),
+            {
+                "users_pkey",
+                "user_availability_no_overlap_excl",
+                "user_busy_intervals_no_overlap_excl",
+                "meetings_requester_pending_idx",
+            },
+        ),
+        (
+            "open requests of a requester (booking)",
+            lambda c, u, p: meetings_q.count_open_requests(c, u, up_to=20),
+            {"meetings_requester_pending_idx"},
+        ),
+        (
             "experts list",
             lambda c, u, p: experts_q.list_experts(
-                c, category_id=None, min_rating=None, available_at=None, **page
+                c, category_id=None, min_rating=None, available_at=None, viewer_id=p, **page
             ),
             {"users_pkey"},
         ),
@@ -337,14 +373,21 @@ def list_queries(tag_word: str):
                 category_id=3,
                 min_rating=3.0,
                 available_at=dt.datetime(2031, 1, 6, 10, tzinfo=dt.UTC),
+                viewer_id=p,
                 **page,
             ),
-            {"users_pkey"},
+            {"users_pkey", "user_busy_intervals_no_overlap_excl", "meetings_requester_pending_idx"},
         ),
         (
             "experts search",
             lambda c, u, p: experts_q.search_experts(
-                c, f"{tag_word}7", category_id=None, min_rating=None, available_at=None, limit=50
+                c,
+                f"{tag_word}7",
+                category_id=None,
+                min_rating=None,
+                available_at=None,
+                viewer_id=p,
+                limit=50,
             ),
             {"users_search_document_idx"},
         ),
@@ -356,9 +399,14 @@ def list_queries(tag_word: str):
                 category_id=2,
                 min_rating=3.0,
                 available_at=dt.datetime(2031, 1, 6, 10, tzinfo=dt.UTC),
+                viewer_id=p,
                 limit=50,
             ),
-            {"users_search_document_idx"},
+            {
+                "users_search_document_idx",
+                "user_busy_intervals_no_overlap_excl",
+                "meetings_requester_pending_idx",
+            },
         ),
     ]
 

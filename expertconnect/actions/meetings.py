@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 MEETING_NOT_FOUND = "Meeting not found"
 OVERLAP = "This meeting overlaps another confirmed meeting"
 NOT_AVAILABLE = "The expert is not available at that time."
+TOO_MANY_OPEN = (
+    "You have {limit} open meeting requests, the most allowed at once: "
+    "wait for an answer or cancel one first."
+)
 
 # The exclusion constraints (0004) that keep a person's confirmed meetings apart: per role on
 # meetings, and across roles on user_busy_intervals (kept by a trigger on meetings).
@@ -81,9 +85,17 @@ async def book(
     scheduled_end: dt.datetime,
 ) -> dict:
     """Create a pending meeting and tell the expert. If the expert has declared weekly
-    availability, the meeting must fit inside one slot (read in the expert's time zone)."""
+    availability, the meeting must fit inside one slot (read in the expert's time zone).
+    A requester holds at most meetings.max_open_requests pending requests: their bookings
+    take turns on a lock of their users row, so concurrent ones cannot pass the cap together
+    (each counts after the previous one committed, a fresh snapshot under READ COMMITTED)."""
+    max_open = services.config.meetings.max_open_requests
     try:
         async with outbox.transaction(services) as box:
+            await meetings_q.lock_participants(box.conn, [requester_id])
+            held = await meetings_q.count_open_requests(box.conn, requester_id, up_to=max_open)
+            if held >= max_open:
+                raise BadRequest(TOO_MANY_OPEN.format(limit=max_open))
             if not await meetings_q.fits_availability(
                 box.conn, expert_id, scheduled_start, scheduled_end
             ):

@@ -29,6 +29,7 @@ from expertconnect.errors import (
     PayloadTooLarge,
     TooManyRequests,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from expertconnect.observability import RequestContextHandler, route_label
 from expertconnect.services import IPNetwork, Services
@@ -68,6 +69,22 @@ def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]
             except ValueError:
                 return peer  # garbage in the header: fall back to what we know
     return peer
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """application/json, or a +json structured syntax type (RFC 6839, e.g.
+    application/merge-patch+json), with no charset or charset=utf-8: JSON is UTF-8 (RFC 8259)."""
+    media_type, _, parameters = content_type.partition(";")
+    kind = media_type.strip().lower()
+    if kind != "application/json" and not (
+        kind.startswith("application/") and kind.endswith("+json")
+    ):
+        return False
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            return False
+    return True
 
 
 def log_failure(handler: tornado.web.RequestHandler, typ, value, tb) -> None:
@@ -224,7 +241,11 @@ class BaseHandler(RequestContextHandler):
 
     # ------------------------------------------------------------------ request helpers
     def json_body(self) -> dict[str, Any]:
-        """The request body as a JSON object, or a 400 saying why not."""
+        """The request body as a JSON object, or a 400 saying why not. A body declared as
+        anything but JSON is a 415; one with no (or an empty) Content-Type is read as JSON."""
+        declared = self.request.headers.get("Content-Type", "").strip()
+        if declared and not is_json_media_type(declared):
+            raise UnsupportedMediaType("Content-Type must be application/json (UTF-8)")
         raw = b"".join(self._body_chunks)
         if not raw:
             raise BadRequest("Request body must be a JSON object")

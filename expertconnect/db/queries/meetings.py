@@ -102,12 +102,26 @@ async def lock_participants(conn, user_ids: list[int]) -> None:
     the second then meets the first's committed row in the exclusion constraint (a clean
     ExclusionViolationError) instead of both finding each other's uncommitted row and waiting
     on each other (a deadlock, see PostgreSQL's execIndexing.c). NO KEY UPDATE does not block
-    the foreign-key checks of other writers."""
+    the foreign-key checks of other writers. Booking locks the requester alone, so that one
+    person's concurrent bookings count their open requests in turn."""
     await conn.execute(
         """SELECT id FROM users WHERE id = ANY($1::bigint[])
            ORDER BY id
            FOR NO KEY UPDATE""",
         user_ids,
+    )
+
+
+async def count_open_requests(conn, requester_id: int, *, up_to: int) -> int:
+    """The requester's pending requests, counted no further than `up_to` (the cap: the work
+    stays bounded whatever the count), through meetings_requester_pending_idx."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM (
+               SELECT 1 FROM meetings
+               WHERE requester_id = $1 AND status = 'pending'
+               LIMIT $2) open_requests""",
+        requester_id,
+        up_to,
     )
 
 
