@@ -19,7 +19,7 @@ import tornado.httpserver
 import tornado.ioloop
 
 from expertconnect import migrate
-from expertconnect.actions import maintenance, meetings
+from expertconnect.actions import maintenance
 from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.authcache import AuthCache
@@ -97,9 +97,9 @@ async def serve(config) -> None:
         lambda: asyncio.ensure_future(maintenance.purge_expired(services)), HOUSEKEEPING_INTERVAL_MS
     )
     housekeeping.start()
-    # Every process runs expiry; SKIP LOCKED keeps them from cancelling a request twice.
+    # Every process runs the sweeps; SKIP LOCKED keeps them from handling a meeting twice.
     expiry = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(meetings.expire_pending_requests(services)),
+        lambda: asyncio.ensure_future(maintenance.run_sweeps(services)),
         config.meetings.expiry_interval_seconds * 1000,
     )
     expiry.start()

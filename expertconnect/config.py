@@ -80,6 +80,8 @@ class RealtimeConfig:
 class MeetingsConfig:
     pending_ttl_hours: int = 48
     expiry_interval_seconds: float = 60.0
+    auto_complete_hours: int = 24
+    reminder_minutes: int = 15
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ _RULES = {
     "realtime.retention_days": (lambda v: v >= 1, "at least 1 day"),
     "meetings.pending_ttl_hours": (lambda v: 1 <= v <= 8760, "1..8760 hours (a year)"),
     "meetings.expiry_interval_seconds": (lambda v: v > 0, "a positive number of seconds"),
+    "meetings.auto_complete_hours": (lambda v: 0 <= v <= 8760, "0..8760 hours (a year)"),
+    "meetings.reminder_minutes": (lambda v: 0 <= v <= 10080, "0 (off)..10080 minutes (a week)"),
     "credits.price_usd": (
         lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
         "a positive amount with at most two decimals",
