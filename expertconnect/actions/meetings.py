@@ -160,9 +160,6 @@ async def change_status(
             )
             if updated is None:  # cannot happen under the row lock; never apply a stale one
                 raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
-            if payment_status != meeting["payment_status"]:
-                held = {**meeting, "held": meeting["paid_credits"]}
-                await credits.settle(box, [held], payment_status)
             other = (
                 meeting["requester_id"] if user_id == meeting["expert_id"] else meeting["expert_id"]
             )
@@ -174,6 +171,9 @@ async def change_status(
                 content=content.format(title=meeting["title"]),
                 related_id=meeting_id,
             )
+            if payment_status != meeting["payment_status"]:
+                held = {**meeting, "held": meeting["paid_credits"]}
+                await credits.settle(box, [held], payment_status)
     except asyncpg.ExclusionViolationError as exc:
         if exc.constraint_name not in _OVERLAP_CONSTRAINTS:
             raise
