@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import ipaddress
 import logging
@@ -19,7 +20,7 @@ import tornado.httpserver
 import tornado.ioloop
 
 from expertconnect import migrate
-from expertconnect.actions import maintenance, meetings
+from expertconnect.actions import maintenance
 from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.authcache import AuthCache
@@ -37,8 +38,6 @@ log = logging.getLogger("expertconnect")
 
 GC_THRESHOLDS = (20_000, 20, 20)
 
-# Retention purges are cheap and not urgent: hourly, and once at start-up.
-HOUSEKEEPING_INTERVAL_MS = 3600 * 1000
 # Shutdown budget in seconds, inside the 10 s a supervisor usually waits before SIGKILL:
 # in-flight requests may finish, then idle connections and the pool get what is left.
 DRAIN_SECONDS = 7.0
@@ -94,22 +93,15 @@ async def serve(config) -> None:
     if config.realtime.backend == "postgres":
         services.relay = PostgresRelay(dsn, db, services.hub)
         await services.relay.start()
-    await maintenance.purge_expired(services)
-    housekeeping = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(
-            services.metrics.sweep("housekeeping", maintenance.purge_expired(services))
-        ),
-        HOUSEKEEPING_INTERVAL_MS,
-    )
-    housekeeping.start()
-    # Every process runs expiry; SKIP LOCKED keeps them from cancelling a request twice.
-    expiry = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(
-            services.metrics.sweep("meeting_expiry", meetings.expire_pending_requests(services))
-        ),
+    # Every process runs the sweeps (expiry, auto-completion, reminders, retention), once now
+    # and then every meetings.expiry_interval_seconds; SKIP LOCKED keeps them from handling a
+    # meeting twice. PeriodicCallback awaits a coroutine function and never overlaps runs.
+    await maintenance.run_sweeps(services)
+    sweeps = tornado.ioloop.PeriodicCallback(
+        functools.partial(maintenance.run_sweeps, services),
         config.meetings.expiry_interval_seconds * 1000,
     )
-    expiry.start()
+    sweeps.start()
     requests = InFlight(make_app(services))
     server = tornado.httpserver.HTTPServer(
         requests,
@@ -133,8 +125,7 @@ async def serve(config) -> None:
     await stop.wait()
 
     log.info("shutting down: %d request(s) in flight", requests.active)
-    housekeeping.stop()
-    expiry.stop()
+    sweeps.stop()
     server.stop()  # accept no new connections
     services.hub.close_all(1001, "Server shutting down")
     if not await requests.drained(DRAIN_SECONDS):

@@ -85,6 +85,8 @@ class MeetingsConfig:
     pending_ttl_hours: int = 48
     expiry_interval_seconds: float = 60.0
     max_open_requests: int = 20
+    auto_complete_hours: int = 24
+    reminder_minutes: int = 15
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ _RULES = {
         "DEBUG, INFO, WARNING or ERROR",
     ),
     "meetings.max_open_requests": (lambda v: 1 <= v <= 10000, "1..10000"),
+    "meetings.auto_complete_hours": (lambda v: 0 <= v <= 8760, "0..8760 hours (a year)"),
+    "meetings.reminder_minutes": (lambda v: 0 <= v <= 10080, "0 (off)..10080 minutes (a week)"),
     "credits.price_usd": (
         lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
         "a positive amount with at most two decimals",

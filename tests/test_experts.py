@@ -17,6 +17,7 @@ CARD_FIELDS = {
     "average_rating",
     "review_count",
     "completed_meetings",
+    "credits_per_hour",
 }
 SKILL_FIELDS = {"id", "category", "category_name", "skill_name", "proficiency_level"}
 DATA_SCIENCE = 3

@@ -169,7 +169,10 @@ def test_rate_limit_refusals_and_sweeps_are_counted(start_server):
     )
     # meetings.expiry_interval_seconds = 1: the expiry sweep runs every second.
     wait_for(
-        lambda: Scrape(own.url).value("expertconnect_sweep_runs_total", sweep="meeting_expiry") >= 2
+        lambda: (
+            Scrape(own.url).value("expertconnect_sweep_runs_total", sweep="expire_pending_requests")
+            >= 2
+        )
     )
 
 

@@ -120,8 +120,10 @@ def test_get_me_shows_the_profile_fields(api, make_user):
         "profile_picture",
         "date_joined",
         "timezone",
+        "credits_per_hour",
     }
     assert r.json["date_joined"].endswith("Z")
+    assert r.json["credits_per_hour"] == 0
 
 
 def test_put_me_updates_allowed_fields_and_ignores_server_owned_ones(api, make_user):

@@ -16,7 +16,7 @@ MAX_CREDITS_PER_TRANSFER = 1_000_000
 
 class BalanceHandler(BaseHandler):
     async def get(self) -> None:
-        account = await credits_q.get_account(self.db, self.user_id)
+        account = await credits_q.get_balance(self.db, self.user_id)
         if account is None:
             # Registration creates the account in the same transaction as the user.
             raise NotFound("Credit account not found")

@@ -28,6 +28,9 @@ EMAIL_MIXED_SCRIPTS = (
     "Letters of different scripts (such as Latin and Cyrillic) cannot be mixed before the @ "
     "or within one part of the domain."
 )
+# An expert's price per hour of meeting; the cap keeps a day-long meeting's price far from the
+# bounds of a credit balance.
+CREDITS_PER_HOUR_MAX = 100_000
 TIMEZONE_UNKNOWN = 'Unknown time zone. Use an IANA name such as "Europe/Berlin" or "UTC".'
 
 
@@ -163,7 +166,7 @@ class MeHandler(BaseHandler):
         self.write_json(self.current_user)
 
     async def put(self) -> None:
-        # Only these five are the user's to set; id, username, email and the rest are ignored.
+        # Only these six are the user's to set; id, username, email and the rest are ignored.
         form = self.form()
         fields = {
             "first_name": form.string(
@@ -175,6 +178,9 @@ class MeHandler(BaseHandler):
             "bio": form.string("bio", required=False, max_length=BIO_MAX, allow_blank=True),
             "profile_picture": form.url("profile_picture", required=False),
             "timezone": _timezone(form),
+            "credits_per_hour": form.integer(
+                "credits_per_hour", required=False, min_value=0, max_value=CREDITS_PER_HOUR_MAX
+            ),
         }
         form.validate()
         try:

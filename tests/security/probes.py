@@ -183,17 +183,18 @@ def book(api, requester, expert, **overrides) -> dict:
 
 def meeting_in(api, requester, expert, state: str) -> dict:
     meeting = book(api, requester, expert)
+    # The requester completes: the expert may not before the meeting has started.
     moves = {
         "pending": [],
-        "confirmed": ["confirmed"],
-        "completed": ["confirmed", "completed"],
-        "cancelled": ["cancelled"],
+        "confirmed": [(expert, "confirmed")],
+        "completed": [(expert, "confirmed"), (requester, "completed")],
+        "cancelled": [(expert, "cancelled")],
     }[state]
-    for status in moves:
+    for actor, status in moves:
         r = api(
             "PATCH",
             f"/api/meetings/{meeting['id']}/update_status/",
-            token=expert.token,
+            token=actor.token,
             json={"status": status},
         )
         assert r.status == 200, r.text

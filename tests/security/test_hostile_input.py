@@ -43,7 +43,8 @@ def actors(server):
         },
     )
     call(b, "PATCH", f"/api/meetings/{meeting['id']}/update_status/", {"status": "confirmed"})
-    call(b, "PATCH", f"/api/meetings/{meeting['id']}/update_status/", {"status": "completed"})
+    # The requester completes: the expert may not before the meeting has started.
+    call(a, "PATCH", f"/api/meetings/{meeting['id']}/update_status/", {"status": "completed"})
     call(b, "POST", "/api/messages/", {"receiver_id": a.id, "content": "hello"})
     notification = call(a, "GET", "/api/notifications/")[0]
     return SimpleNamespace(

@@ -367,7 +367,12 @@ def test_a_transfer_moves_credits_from_the_caller_to_the_meetings_expert(
             [requester.id, expert.id],
         )
     )
-    assert balances == {requester.id: 0, expert.id: 2}
+    # The meeting is pending: the credit is held on it for the expert, nobody else's.
+    assert balances == {requester.id: 0, expert.id: 1}
+    held = db.fetchrow(
+        "SELECT paid_credits, payment_status FROM meetings WHERE id = $1", meeting["id"]
+    )
+    assert tuple(held) == (1, "held")
     assert snapshot(db, victim) == victim_before
 
 

@@ -14,7 +14,7 @@ from expertconnect.db.queries import NO_CURSOR
 # trips, and no card work for rows that the LIMIT drops.
 _CARD_COLUMNS = """u.id, u.username, u.first_name, u.last_name, u.bio, u.profile_picture,
                    u.timezone, sk.skills, rv.average_rating, rv.review_count,
-                   mt.completed_meetings"""
+                   mt.completed_meetings, u.credits_per_hour"""
 
 _CARD_JOINS = """
     CROSS JOIN LATERAL (

@@ -8,7 +8,8 @@ import uuid
 from expertconnect import names
 
 _PROFILE_COLUMNS = (
-    "id, username, email, first_name, last_name, bio, profile_picture, date_joined, timezone"
+    "id, username, email, first_name, last_name, bio, profile_picture, date_joined, timezone, "
+    "credits_per_hour"
 )
 
 
@@ -72,6 +73,7 @@ async def update_profile(
     bio: str | None,
     profile_picture: str | None,
     timezone: str | None = None,
+    credits_per_hour: int | None = None,
 ) -> dict | None:
     """Set the fields given; a None leaves that field as it is. A time zone PostgreSQL does not
     know raises InvalidParameterValueError (via users_timezone_known_check)."""
@@ -81,7 +83,8 @@ async def update_profile(
                 last_name       = COALESCE($3, last_name),
                 bio             = COALESCE($4, bio),
                 profile_picture = COALESCE($5, profile_picture),
-                timezone        = COALESCE($6, timezone)
+                timezone        = COALESCE($6, timezone),
+                credits_per_hour = COALESCE($7, credits_per_hour)
             WHERE id = $1
             RETURNING {_PROFILE_COLUMNS}""",
         user_id,
@@ -90,6 +93,7 @@ async def update_profile(
         bio,
         profile_picture,
         timezone,
+        credits_per_hour,
     )
     return dict(row) if row else None
 
