@@ -12,7 +12,7 @@ import time
 
 import asyncpg
 import pytest
-from conftest import no_frame, recv
+from helpers import no_frame, recv
 
 from expertconnect.config import ConfigError, load_config
 from expertconnect.db.queries import credits as credits_q

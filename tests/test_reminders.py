@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import time
 
-from conftest import recv
+from helpers import recv
 
 
 def _at(minutes: float) -> str:
