@@ -14,7 +14,7 @@ import pytest
 
 from expertconnect.config import ConfigError, load_config
 
-from .helpers import assert_json_error, raw, register
+from .probes import assert_json_error, raw, register
 
 UTC = dt.UTC
 # A Monday far enough ahead that no request expires during the test (start in the future,

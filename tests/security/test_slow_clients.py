@@ -13,7 +13,7 @@ import pytest
 
 from expertconnect.config import ConfigError, load_config
 
-from .helpers import register
+from .probes import register
 
 TIMEOUT = 2.0  # the server's idle and body timeouts in these tests
 SLACK = 1.5  # timers, scheduling on a loaded machine
