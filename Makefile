@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run stop test lint migrate postgres clean bench bench-tools dist
+.PHONY: install install-dev run stop test lint migrate postgres chromium clean bench bench-tools dist
 
 # Runtime dependencies only (what `make run` needs).
 install: $(STAMP)
@@ -32,6 +32,10 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 postgres:
 	@bash scripts/ensure-postgres.sh
 
+# The browser for tests/test_browser.py (Debian's chromium, never a Playwright download).
+chromium:
+	@bash scripts/ensure-chromium.sh
+
 run: install postgres
 	$(PY) server.py
 
@@ -47,7 +51,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: install-dev postgres lint
+test: install-dev postgres chromium lint
 	$(PY) -m pytest
 
 # The benchmark (docs/performance.md): never part of `make test`. Bench-only Python packages go

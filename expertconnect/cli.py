@@ -38,6 +38,7 @@ from expertconnect.localdb import (
     local_cluster_running,
     stop_local_cluster,
 )
+from expertconnect.observability import configure_logging
 from expertconnect.serve import (
     DATABASE_UNREACHABLE,
     StartupError,
@@ -249,12 +250,11 @@ def _run_restore(config: Config, file: Path, force: bool) -> int:
 # ------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None, default_config: Path | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()  # the defaults, until the configuration is read
     command = args.command or "serve"
     try:
         config = load_config(_config_path(args, default_config))
+        configure_logging(config.logging.format, config.logging.level)
         if command == "serve":
             # Start-up failures arrive as StartupError; anything else is a crash worth its
             # traceback.

@@ -33,6 +33,10 @@ class ServerConfig:
     trusted_proxies: tuple = ()
     event_loop: str = "uvloop"
     cors_origins: tuple = ()
+    # Who may read GET /metrics (everyone else gets the 404 of an unknown URL): loopback.
+    metrics_allow: tuple = ("127.0.0.0/8", "::1")
+    idle_timeout: float = 30.0
+    body_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,15 @@ class RealtimeConfig:
 class MeetingsConfig:
     pending_ttl_hours: int = 48
     expiry_interval_seconds: float = 60.0
+    max_open_requests: int = 20
+    auto_complete_hours: int = 24
+    reminder_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    format: str = "text"
+    level: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -96,12 +109,14 @@ class Config:
     credits: CreditsConfig = field(default_factory=CreditsConfig)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
     meetings: MeetingsConfig = field(default_factory=MeetingsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     # Where generated state lives: the JWT secret and the private PostgreSQL cluster. A relative
     # path is resolved against the config file's directory, never the current directory, so a
     # program started from elsewhere finds the same cluster instead of creating an empty one.
     var_dir: Path = Path("var")
-    # The file this was loaded from (None: built-in defaults only).
-    source: Path | None = None
+    # The file this was loaded from (None: built-in defaults only); where it came from is no
+    # part of what the configuration says, so equality ignores it.
+    source: Path | None = field(default=None, compare=False)
 
 
 # Checks beyond the type: key -> (predicate, what a good value looks like).
@@ -109,7 +124,13 @@ _RULES = {
     "server.port": (lambda v: 0 <= v <= 65535, "a port number 0..65535"),
     "server.max_body_size": (lambda v: v >= 1024, "at least 1024 bytes"),
     "server.event_loop": (lambda v: v in ("uvloop", "asyncio"), "uvloop or asyncio"),
+    "server.idle_timeout": (lambda v: 0 < v <= 3600, "more than 0 and at most 3600 seconds"),
+    "server.body_timeout": (lambda v: 0 < v <= 3600, "more than 0 and at most 3600 seconds"),
     "server.trusted_proxies": (
+        lambda v: all(_is_network(x) for x in v),
+        "a list of IP addresses or networks",
+    ),
+    "server.metrics_allow": (
         lambda v: all(_is_network(x) for x in v),
         "a list of IP addresses or networks",
     ),
@@ -141,6 +162,14 @@ _RULES = {
     "realtime.retention_days": (lambda v: v >= 1, "at least 1 day"),
     "meetings.pending_ttl_hours": (lambda v: 1 <= v <= 8760, "1..8760 hours (a year)"),
     "meetings.expiry_interval_seconds": (lambda v: v > 0, "a positive number of seconds"),
+    "logging.format": (lambda v: v in ("text", "json"), "text or json"),
+    "logging.level": (
+        lambda v: v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+        "DEBUG, INFO, WARNING or ERROR",
+    ),
+    "meetings.max_open_requests": (lambda v: 1 <= v <= 10000, "1..10000"),
+    "meetings.auto_complete_hours": (lambda v: 0 <= v <= 8760, "0..8760 hours (a year)"),
+    "meetings.reminder_minutes": (lambda v: 0 <= v <= 10080, "0 (off)..10080 minutes (a week)"),
     "credits.price_usd": (
         lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
         "a positive amount with at most two decimals",
@@ -261,6 +290,7 @@ def load_config(path: str | Path | None = "config.yaml", environ=None) -> Config
         "credits": CreditsConfig,
         "realtime": RealtimeConfig,
         "meetings": MeetingsConfig,
+        "logging": LoggingConfig,
     }
     for name in raw:
         if name not in sections and name != "var_dir":

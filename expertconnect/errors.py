@@ -38,6 +38,11 @@ class ValidationError(ApiError):
         return {"errors": self.errors}
 
 
+# The 401 messages for a request without usable credentials: none at all, or not a bearer token.
+NO_CREDENTIALS = "Authentication credentials were not provided"
+BEARER_EXPECTED = 'Authorization header must be "Bearer <token>"'
+
+
 class Unauthorized(ApiError):
     status = 401
 
@@ -68,6 +73,10 @@ class PayloadTooLarge(ApiError):
     def __init__(self):
         # The unread body is still on the wire: the connection cannot be reused.
         super().__init__("Request body too large", headers={"Connection": "close"})
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
 
 
 class TooManyRequests(ApiError):

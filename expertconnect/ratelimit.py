@@ -68,13 +68,17 @@ class TokenBucketLimiter:
         retry_after = 0 if allowed else max(1, math.ceil((cost - tokens) / self.rate))
         return Decision(allowed, self.capacity, int(tokens), reset_at, retry_after)
 
-    def status(self, key: Hashable, cost: float = 1.0) -> Decision:
-        """What a hit would decide, taking nothing: for quotas charged only on success."""
-        tokens = self._level(key, self._clock())
-        allowed = tokens >= cost
-        reset_at = math.ceil(self._wall_clock() + (self.capacity - tokens) / self.rate)
-        retry_after = 0 if allowed else max(1, math.ceil((cost - tokens) / self.rate))
-        return Decision(allowed, self.capacity, int(tokens), reset_at, retry_after)
+    def refund(self, key: Hashable, cost: float = 1.0) -> None:
+        """Give back `cost` tokens that hit() took for work that then failed or did not count.
+        A quota is taken before its work and refunded after, never checked first and charged
+        later: concurrent requests that all pass a check before any of them is charged exceed
+        it. The bucket never rises above capacity, so refunds cannot add to the quota."""
+        now = self._clock()
+        tokens = min(self.capacity, self._level(key, now) + cost)
+        if tokens >= self.capacity:
+            self._buckets.pop(key, None)  # full again: nothing to remember
+        else:
+            self._store(key, tokens, now)
 
     def _store(self, key: Hashable, tokens: float, now: float) -> None:
         self._buckets.pop(key, None)

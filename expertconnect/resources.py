@@ -2,7 +2,8 @@
 the AsyncAPI document. A checkout keeps them at the top of the repository (sql/migrations/,
 docs/), where a DBA and a reader find them; a built wheel or the single-file program carries
 copies under expertconnect/_bundled/ (see [tool.hatch.build] in pyproject.toml), so an
-installed program needs no checkout."""
+installed program needs no checkout. (The web client's files live in the package itself:
+expertconnect/static/.)"""
 
 from __future__ import annotations
 
@@ -20,3 +21,4 @@ def _shipped(relative: str) -> Path:
 
 MIGRATIONS_DIR = _shipped("sql/migrations")
 OPENAPI_PATH = _shipped("docs/openapi.yaml")
+ASYNCAPI_PATH = _shipped("docs/asyncapi.yaml")

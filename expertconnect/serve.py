@@ -4,6 +4,7 @@ periodic sweeps, the HTTP server) and its orderly shutdown. The command line is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import ipaddress
 import logging
@@ -15,7 +16,7 @@ import tornado.httpserver
 import tornado.ioloop
 
 from expertconnect import __version__, migrate
-from expertconnect.actions import maintenance, meetings
+from expertconnect.actions import maintenance
 from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.authcache import AuthCache
@@ -32,8 +33,6 @@ log = logging.getLogger("expertconnect")
 
 GC_THRESHOLDS = (20_000, 20, 20)
 
-# Retention purges are cheap and not urgent: hourly, and once at start-up.
-HOUSEKEEPING_INTERVAL_MS = 3600 * 1000
 # Shutdown budget in seconds, inside the 10 s a supervisor usually waits before SIGKILL:
 # in-flight requests may finish, then idle connections and the pool get what is left.
 DRAIN_SECONDS = 7.0
@@ -115,23 +114,29 @@ async def serve(config: Config) -> None:
             ipaddress.ip_network(p, strict=False) for p in config.server.trusted_proxies
         ],
     )
+    services.metrics.watch(services.hub, db)
     await services.auth_cache.start()
     if config.realtime.backend == "postgres":
         services.relay = PostgresRelay(dsn, db, services.hub)
         await services.relay.start()
-    await maintenance.purge_expired(services)
-    housekeeping = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(maintenance.purge_expired(services)), HOUSEKEEPING_INTERVAL_MS
-    )
-    housekeeping.start()
-    # Every process runs expiry; SKIP LOCKED keeps them from cancelling a request twice.
-    expiry = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(meetings.expire_pending_requests(services)),
+    # Every process runs the sweeps (expiry, auto-completion, reminders, retention), once now
+    # and then every meetings.expiry_interval_seconds; SKIP LOCKED keeps them from handling a
+    # meeting twice. PeriodicCallback awaits a coroutine function and never overlaps runs.
+    await maintenance.run_sweeps(services)
+    sweeps = tornado.ioloop.PeriodicCallback(
+        functools.partial(maintenance.run_sweeps, services),
         config.meetings.expiry_interval_seconds * 1000,
     )
-    expiry.start()
+    sweeps.start()
     requests = InFlight(make_app(services))
-    server = tornado.httpserver.HTTPServer(requests, max_body_size=config.server.max_body_size)
+    server = tornado.httpserver.HTTPServer(
+        requests,
+        max_body_size=config.server.max_body_size,
+        # Tornado times a request's headers from the moment the connection waits for them (its
+        # accept, or the previous response): one bound for idle keep-alive and slow headers.
+        idle_connection_timeout=config.server.idle_timeout,
+        body_timeout=config.server.body_timeout,
+    )
     try:
         server.listen(config.server.port, address=config.server.host)
     except OSError as exc:
@@ -151,8 +156,7 @@ async def serve(config: Config) -> None:
     await stop.wait()
 
     log.info("shutting down: %d request(s) in flight", requests.active)
-    housekeeping.stop()
-    expiry.stop()
+    sweeps.stop()
     server.stop()  # accept no new connections
     services.hub.close_all(1001, "Server shutting down")
     if not await requests.drained(DRAIN_SECONDS):

@@ -10,6 +10,7 @@ from expertconnect.auth import PasswordHasher, TokenIssuer
 from expertconnect.authcache import AuthCache
 from expertconnect.config import Config
 from expertconnect.db import Database
+from expertconnect.metrics import Metrics
 from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.realtime.hub import Hub
 
@@ -36,3 +37,5 @@ class Services:
     relay: PostgresRelay | None = None
     # server.trusted_proxies, parsed once.
     trusted_proxies: list[IPNetwork] = field(default_factory=list)
+    # GET /metrics: this process's series, in a registry of their own.
+    metrics: Metrics = field(default_factory=Metrics)

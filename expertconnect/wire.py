@@ -9,8 +9,13 @@ from decimal import Decimal
 
 
 def format_timestamp(value: dt.datetime) -> str:
-    """UTC with a Z, to the second, as the spec shows: 2025-03-20T10:00:00Z."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC with a Z, to the second, as the spec shows: 2025-03-20T10:00:00Z. The year always has
+    four digits (0002-01-07T00:00:00Z): glibc's %Y writes year 2 as "2", which is not ISO 8601."""
+    utc = value.astimezone(dt.UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
+    )
 
 
 def _default(value):
@@ -35,8 +40,11 @@ class MalformedJSON(ValueError):
     pass
 
 
+NOT_A_NUMBER = "NaN and Infinity are not valid JSON numbers"
+
+
 def _reject_constant(name: str):
-    raise MalformedJSON(f"{name} is not valid JSON")
+    raise MalformedJSON(NOT_A_NUMBER)
 
 
 def loads(raw: bytes):
@@ -47,6 +55,8 @@ def loads(raw: bytes):
         raise MalformedJSON("Request body is not valid UTF-8") from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
+    except MalformedJSON:
+        raise  # NaN or Infinity; a ValueError too, so it must not reach the clause below
     except RecursionError:
         raise MalformedJSON("Request body is nested too deeply") from None
     except json.JSONDecodeError as exc:

@@ -4,7 +4,7 @@ by this process, another one or plain SQL, is seen by every process."""
 import time
 
 import jwt
-from conftest import _request
+from helpers import api_request
 
 
 def _eventually(check, timeout: float = 2.0):
@@ -36,10 +36,10 @@ def test_a_change_made_in_sql_reaches_the_cache(api, make_user, db):
 def test_logout_through_one_process_is_refused_by_another(start_server, make_user):
     one, two = start_server(), start_server()
     user = make_user()
-    assert _request(two.url, "GET", "/api/users/me/", token=user.token).status == 200  # cached
-    assert _request(one.url, "POST", "/api/users/logout/", token=user.token).status == 200
+    assert api_request(two.url, "GET", "/api/users/me/", token=user.token).status == 200  # cached
+    assert api_request(one.url, "POST", "/api/users/logout/", token=user.token).status == 200
     assert _eventually(
-        lambda: _request(two.url, "GET", "/api/users/me/", token=user.token).status == 401
+        lambda: api_request(two.url, "GET", "/api/users/me/", token=user.token).status == 401
     )
 
 
@@ -59,7 +59,7 @@ def test_a_revocation_made_in_sql_is_refused(api, make_user, db):
 def test_a_lost_listener_never_leaves_a_stale_user_and_comes_back(start_server, make_user, db):
     own = start_server()
     user = make_user()
-    assert _request(own.url, "GET", "/api/users/me/", token=user.token).status == 200
+    assert api_request(own.url, "GET", "/api/users/me/", token=user.token).status == 200
     # Cut every LISTEN connection of the test database, then change the user in SQL at once:
     # whether or not the notification was heard, the answer must be the new row.
     cut = db.fetchval("""SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
@@ -69,7 +69,7 @@ def test_a_lost_listener_never_leaves_a_stale_user_and_comes_back(start_server, 
     db.execute("UPDATE users SET last_name = 'Rewritten' WHERE id = $1", user.id)
     assert _eventually(
         lambda: (
-            _request(own.url, "GET", "/api/users/me/", token=user.token).json["last_name"]
+            api_request(own.url, "GET", "/api/users/me/", token=user.token).json["last_name"]
             == "Rewritten"
         )
     )
@@ -77,7 +77,7 @@ def test_a_lost_listener_never_leaves_a_stale_user_and_comes_back(start_server, 
     db.execute("UPDATE users SET last_name = 'Again' WHERE id = $1", user.id)
     assert _eventually(
         lambda: (
-            _request(own.url, "GET", "/api/users/me/", token=user.token).json["last_name"]
+            api_request(own.url, "GET", "/api/users/me/", token=user.token).json["last_name"]
             == "Again"
         ),
         4.0,

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
+from helpers import Db
 
 from expertconnect import __version__
 
@@ -46,22 +46,6 @@ def assert_one_line_error(done: subprocess.CompletedProcess, *words: str) -> Non
 
 def db_env(dsn: str) -> dict[str, str]:
     return {"EXPERTCONNECT_DATABASE_DSN": dsn, "EXPERTCONNECT_AUTH_JWT_SECRET": SECRET}
-
-
-async def fetchval(dsn: str, query: str):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(query)
-    finally:
-        await conn.close()
-
-
-async def execute(dsn: str, statement: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 def test_version():
@@ -110,7 +94,7 @@ def test_an_unreachable_database_at_start_up_is_one_line():
     assert_one_line_error(done, "cannot reach the database")
 
 
-async def test_the_listening_address_in_use_is_named(scratch_database):
+def test_the_listening_address_in_use_is_named(scratch_database):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -121,12 +105,12 @@ async def test_the_listening_address_in_use_is_named(scratch_database):
     assert_one_line_error(done, f"127.0.0.1:{port}", "in use")
 
 
-async def test_migrate_status_changes_nothing_and_exits_1_while_pending(scratch_database):
+def test_migrate_status_changes_nothing_and_exits_1_while_pending(scratch_database):
     done = cli("migrate", "--status", env=db_env(scratch_database))
     assert done.returncode == 1, done
     assert "pending  0001_initial_schema.sql" in done.stdout
     # Nothing was written: not even the bookkeeping table.
-    assert await fetchval(scratch_database, "SELECT to_regclass('schema_migrations')") is None
+    assert Db(scratch_database).fetchval("SELECT to_regclass('schema_migrations')") is None
 
     assert cli("migrate", env=db_env(scratch_database)).returncode == 0
     done = cli("migrate", "--status", env=db_env(scratch_database))
@@ -134,11 +118,10 @@ async def test_migrate_status_changes_nothing_and_exits_1_while_pending(scratch_
     assert "pending" not in done.stdout and "applied  0001_initial_schema.sql" in done.stdout
 
 
-async def test_backup_and_restore_round_trip(scratch_database, tmp_path):
+def test_backup_and_restore_round_trip(scratch_database, tmp_path):
     env = db_env(scratch_database)
     assert cli("migrate", env=env).returncode == 0
-    await execute(
-        scratch_database,
+    Db(scratch_database).execute(
         "INSERT INTO categories (name) VALUES ('Backed-up category')",
     )
     dump = tmp_path / "expertconnect.dump"
@@ -148,11 +131,11 @@ async def test_backup_and_restore_round_trip(scratch_database, tmp_path):
 
     # A database with tables is not replaced without --force.
     assert_one_line_error(cli("restore", str(dump), env=env), "--force")
-    await execute(scratch_database, "DELETE FROM categories WHERE name = 'Backed-up category'")
+    Db(scratch_database).execute("DELETE FROM categories WHERE name = 'Backed-up category'")
     done = cli("restore", str(dump), "--force", env=env)
     assert done.returncode == 0, done.stderr
     count = "SELECT count(*) FROM categories WHERE name = 'Backed-up category'"
-    assert await fetchval(scratch_database, count) == 1
+    assert Db(scratch_database).fetchval(count) == 1
 
 
 def test_restore_of_a_missing_file_is_one_line(tmp_path):

@@ -77,8 +77,9 @@ def test_a_new_user_has_one_credit_and_its_ledger_entry(api, make_user):
     user = make_user()
     r = api("GET", "/api/credits/balance/", token=user.token)
     assert r.status == 200
-    assert set(r.json) == {"id", "user", "balance", "updated_at"}
+    assert set(r.json) == {"id", "user", "balance", "updated_at", "held", "incoming"}
     assert r.json["user"] == user.id and r.json["balance"] == 1
+    assert r.json["held"] == r.json["incoming"] == 0
     assert r.json["updated_at"].endswith("Z")
     rows = ledger(api, user)
     assert len(rows) == 1 and set(rows[0]) == LEDGER_KEYS
@@ -246,10 +247,14 @@ def test_purchase_rejects_bad_types_and_ranges(api, make_user):
 # ---------------------------------------------------------------- transfers
 
 
-def test_transfer_moves_credits_and_writes_both_ledger_rows(api, make_user, db):
+def test_paying_for_a_completed_meeting_moves_credits_and_writes_both_ledger_rows(
+    api, make_user, db
+):
     requester, expert = make_user(), make_user()
     give_credits(api, requester, 5)
-    meeting_id = make_meeting(db, requester, expert)
+    # Completed: nothing left to wait for, so the expert is paid at once (tests/test_escrow.py
+    # has payments held for open meetings).
+    meeting_id = make_meeting(db, requester, expert, status="completed")
     r = transfer(api, requester, meeting_id, 2)
     assert r.status == 200, r.text
     assert r.json == {
@@ -291,12 +296,13 @@ def test_transfer_moves_credits_and_writes_both_ledger_rows(api, make_user, db):
     )
 
 
-def test_transfer_for_a_pending_meeting_is_allowed(api, make_user, db):
+def test_transfer_for_a_pending_meeting_is_allowed_and_held(api, make_user, db):
     requester, expert = make_user(), make_user()
     meeting_id = make_meeting(db, requester, expert, status="pending")
     r = transfer(api, requester, meeting_id, 1)
     assert r.status == 200 and r.json["new_balance"] == 0
-    assert balance(api, expert) == 2
+    assert balance(api, expert) == 1
+    assert api("GET", "/api/credits/balance/", token=expert.token).json["incoming"] == 1
 
 
 def _snapshot(db, *users):
@@ -351,7 +357,8 @@ def test_an_overdraft_is_refused_and_changes_nothing(api, make_user, db):
     assert r.status == 400 and r.json == {"error": "Insufficient credits"}
     assert _snapshot(db, requester, expert) == before
     assert transfer(api, requester, meeting_id, 3).status == 200
-    assert balance(api, requester) == 0 and balance(api, expert) == 4
+    assert balance(api, requester) == 0 and balance(api, expert) == 1
+    assert api("GET", "/api/credits/balance/", token=requester.token).json["held"] == 3
 
 
 def test_transfer_rejects_bad_types_and_ranges(api, make_user, db):
@@ -380,7 +387,8 @@ def test_concurrent_transfers_never_overdraw(api, make_user, db):
             pool.map(lambda _: transfer(api, requester, meeting_id, 1).status, range(12))
         )
     assert sorted(statuses) == [200] * 5 + [400] * 7
-    assert balance(api, requester) == 0 and balance(api, expert) == 6
+    # A confirmed meeting: the five credits are held on it, not yet the expert's.
+    assert balance(api, requester) == 0 and balance(api, expert) == 1
     assert (
         db.fetchval(
             "SELECT count(*) FROM credit_transactions "
@@ -389,14 +397,8 @@ def test_concurrent_transfers_never_overdraw(api, make_user, db):
         )
         == 5
     )
-    assert (
-        db.fetchval(
-            "SELECT count(*) FROM credit_transactions "
-            "WHERE user_id = $1 AND transaction_type = 'earned'",
-            expert.id,
-        )
-        == 5
-    )
+    assert db.fetchval("SELECT paid_credits FROM meetings WHERE id = $1", meeting_id) == 5
+    assert api("GET", "/api/credits/balance/", token=expert.token).json["incoming"] == 5
 
 
 def test_the_ledger_explains_every_balance_after_a_mixed_concurrent_workload(api, make_user, db):
@@ -453,7 +455,14 @@ def test_the_ledger_explains_every_balance_after_a_mixed_concurrent_workload(api
            WHERE user_id = ANY($1) AND transaction_type IN ('initial', 'purchased')""",
         ids,
     )
-    assert sum(r["balance"] for r in rows) == minted
+    # The meetings are pending: what was paid is held on them, not in any balance.
+    held = db.fetchval(
+        "SELECT COALESCE(sum(paid_credits), 0) FROM meetings "
+        "WHERE requester_id = ANY($1) AND payment_status = 'held'",
+        ids,
+    )
+    assert held > 0
+    assert sum(r["balance"] for r in rows) + held == minted
     paid = db.fetchval(
         "SELECT COALESCE(sum(credits_purchased), 0) FROM payments WHERE user_id = ANY($1)", ids
     )

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import asyncpg
+from helpers import Db
 
 from expertconnect import __version__
 
@@ -44,7 +44,7 @@ def _get(url: str) -> tuple[int, dict]:
         return answer.status, json.loads(answer.read())
 
 
-async def test_the_single_file_program_serves_from_another_directory(
+def test_the_single_file_program_serves_from_another_directory(
     scratch_database, tmp_path, unused_tcp_port
 ):
     built = subprocess.run(["make", "dist"], cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -98,14 +98,8 @@ async def test_the_single_file_program_serves_from_another_directory(
         _, document = _get(base + "/api/openapi.json")
         assert document["info"]["version"] == __version__
 
-        conn = await asyncpg.connect(scratch_database)
-        try:
-            applied = [
-                r["name"]
-                for r in await conn.fetch("SELECT name FROM schema_migrations ORDER BY name")
-            ]
-        finally:
-            await conn.close()
+        rows = Db(scratch_database).fetch("SELECT name FROM schema_migrations ORDER BY name")
+        applied = [r["name"] for r in rows]
         assert applied == MIGRATIONS
         # Nothing was created beside the program: its state directory is the config's.
         assert sorted(p.name for p in app_dir.iterdir()) == ["expertconnect"]

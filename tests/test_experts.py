@@ -17,6 +17,7 @@ CARD_FIELDS = {
     "average_rating",
     "review_count",
     "completed_meetings",
+    "credits_per_hour",
 }
 SKILL_FIELDS = {"id", "category", "category_name", "skill_name", "proficiency_level"}
 DATA_SCIENCE = 3
@@ -219,17 +220,21 @@ def test_available_at_reads_hours_in_the_experts_zone_and_skips_busy_experts(api
     # The end of the hours is not inside them.
     assert ids(experts(api, client.token, q=word, available_at="2027-01-04T11:00:00Z")) == []
 
-    # A cancelled meeting frees the time; a pending one (as expert or requester) takes it.
+    # A cancelled meeting frees the time. A pending request takes it for its requester only:
+    # to anyone else the expert is still free until it is confirmed.
     insert_meeting(
         db, client, berlin, "2027-01-04T08:00:00+00:00", "2027-01-04T09:00:00+00:00", "cancelled"
     )
     assert ids(experts(api, client.token, q=word, available_at="2027-01-04T08:30:00Z")) == [
         berlin.id
     ]
-    insert_meeting(
+    pending = insert_meeting(
         db, client, berlin, "2027-01-04T08:00:00+00:00", "2027-01-04T09:00:00+00:00", "pending"
     )
     assert experts(api, client.token, q=word, available_at="2027-01-04T08:30:00Z") == []
+    assert ids(experts(api, utc.token, q=word, available_at="2027-01-04T08:30:00Z")) == [berlin.id]
+    db.execute("UPDATE meetings SET status = 'confirmed' WHERE id = $1", pending)
+    assert experts(api, utc.token, q=word, available_at="2027-01-04T08:30:00Z") == []
     insert_meeting(
         db, utc, client, "2027-01-04T10:00:00+00:00", "2027-01-04T10:45:00+00:00", "confirmed"
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 import tornado.websocket
-from conftest import PASSWORD, Db, _request, closed
+from helpers import PASSWORD, Db, api_request, closed
 
 # Credits bought by every purchase in these tests: price 1.00 each (config.yaml).
 CREDITS = 1
@@ -33,7 +33,7 @@ class Outcome:
 
 def register(url: str) -> tuple[int, str]:
     tag = uuid.uuid4().hex[:10]
-    r = _request(
+    r = api_request(
         url,
         "POST",
         "/api/users/register/",
@@ -50,7 +50,7 @@ def register(url: str) -> tuple[int, str]:
 
 
 def purchase(url: str, token: str, credits: int = CREDITS, timeout: float = 30.0):
-    return _request(
+    return api_request(
         url,
         "POST",
         "/api/payments/purchase_credits/",
@@ -74,7 +74,8 @@ def timed(call, *args, **kwargs) -> tuple[object, float]:
 
 
 def assert_ledger_matches_balances(db: Db, user_ids: list[int]) -> None:
-    """Each balance == its ledger summed with signs (initial/purchased/earned add, spent takes)."""
+    """Each balance == its ledger summed with signs (initial/purchased/earned/refund add, spent
+    takes)."""
     rows = db.fetch(
         """SELECT a.user_id, a.balance,
                   COALESCE(sum(CASE WHEN t.transaction_type = 'spent' THEN -t.amount
@@ -144,7 +145,7 @@ def test_postgres_restart_under_load_answers_503_then_recovers(
 
         health_down = []
         while time.monotonic() - down_since < 1.5:
-            r, elapsed = timed(_request, server.url, "GET", "/api/health/", timeout=10)
+            r, elapsed = timed(api_request, server.url, "GET", "/api/health/", timeout=10)
             health_down.append((r and r.status, elapsed, r and r.json))
             time.sleep(0.1)
 
@@ -152,7 +153,7 @@ def test_postgres_restart_under_load_answers_503_then_recovers(
         back_at = time.monotonic()
         health_up = None
         while time.monotonic() - back_at < 10:
-            r = _request(server.url, "GET", "/api/health/", timeout=10)
+            r = api_request(server.url, "GET", "/api/health/", timeout=10)
             if r.status == 200:
                 health_up = time.monotonic() - back_at
                 break
@@ -232,7 +233,7 @@ async def test_statement_past_command_timeout_answers_503_and_others_are_served(
             if blocked.done():
                 break
             r, elapsed = await in_thread(
-                _request, server.url, "GET", "/api/credits/balance/", token=other_token
+                api_request, server.url, "GET", "/api/credits/balance/", token=other_token
             )
             served.append((r.status, elapsed))
         r, elapsed = await blocked
@@ -268,9 +269,9 @@ async def test_exhausted_pool_answers_503_within_acquire_timeout(start_server, d
         holders = [in_thread(purchase, server.url, stuck_token) for _ in range(2)]
         await wait_for_lock_waiters(lock, 2)
         busy, busy_elapsed = await in_thread(
-            _request, server.url, "GET", "/api/credits/balance/", token=other_token
+            api_request, server.url, "GET", "/api/credits/balance/", token=other_token
         )
-        health, health_elapsed = await in_thread(_request, server.url, "GET", "/api/health/")
+        health, health_elapsed = await in_thread(api_request, server.url, "GET", "/api/health/")
     finally:
         await lock.execute("ROLLBACK")
         await lock.close()
@@ -282,7 +283,7 @@ async def test_exhausted_pool_answers_503_within_acquire_timeout(start_server, d
     assert health_elapsed < 1.5, health_elapsed
     # Once the lock is gone the waiting purchases complete, and the pool serves everyone again.
     assert [r.status for r, _ in held] == [200, 200], [r.text for r, _ in held]
-    r = _request(server.url, "GET", "/api/credits/balance/", token=other_token)
+    r = api_request(server.url, "GET", "/api/credits/balance/", token=other_token)
     assert r.status == 200, r.text
     assert db.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", stuck_id) == 2
     assert_ledger_matches_balances(db, [stuck_id, other_id])
@@ -320,7 +321,7 @@ def test_sigkill_mid_storm_keeps_ledger_and_every_acknowledged_write(start_serve
                 return
             amount = 1 + n % 3
             r, elapsed = timed(
-                _request,
+                api_request,
                 server.url,
                 "POST",
                 "/api/credits/transfer/",
@@ -373,15 +374,22 @@ def test_sigkill_mid_storm_keeps_ledger_and_every_acknowledged_write(start_serve
         landed_by_meeting[row["related_meeting_id"]].append(
             (row["transaction_type"], row["amount"])
         )
+    # The meetings are confirmed: a payment is a spent row and the credits held on the meeting.
+    held = dict(
+        db.fetch(
+            "SELECT id, paid_credits FROM meetings WHERE id = ANY($1::bigint[])",
+            list(landed_by_meeting),
+        )
+    )
     for o in transfers:
-        landed = landed_by_meeting[o.meeting_id]
+        landed = landed_by_meeting[o.meeting_id], held[o.meeting_id]
         if o.status == 200:
-            assert landed == [("earned", o.amount), ("spent", o.amount)], (o, landed)
+            assert landed == ([("spent", o.amount)], o.amount), (o, landed)
         else:  # no answer: all of it or none of it
-            assert landed in ([], [("earned", o.amount), ("spent", o.amount)]), (o, landed)
+            assert landed in (([], 0), ([("spent", o.amount)], o.amount)), (o, landed)
     # The restarted server answers with the balances the ledger explains.
     for (payer_id, token), _ in pairs:
-        r = _request(restarted.url, "GET", "/api/credits/balance/", token=token)
+        r = api_request(restarted.url, "GET", "/api/credits/balance/", token=token)
         assert r.status == 200, r.text
         assert r.json["balance"] == db.fetchval(
             "SELECT balance FROM credit_accounts WHERE user_id = $1", payer_id

@@ -27,6 +27,7 @@ def _seed_data(api, me, other) -> dict[str, list]:
     conversation, a skill and a slot; both users are experts with weekly hours and a review
     received, so profiles, searches and free slots have something to show."""
     meetings = []
+    # The expert confirms, the requester completes (the expert may not before the start).
     for i, path in enumerate(([], ["confirmed"], ["confirmed", "completed"])):
         # Two hours apart: confirmed meetings of one person may not overlap.
         r = api(
@@ -47,7 +48,7 @@ def _seed_data(api, me, other) -> dict[str, list]:
                 api(
                     "PATCH",
                     f"/api/meetings/{r.json['id']}/update_status/",
-                    token=other.token,
+                    token=(other if status == "confirmed" else me).token,
                     json={"status": status},
                 ).status
                 == 200

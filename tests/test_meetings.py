@@ -20,7 +20,10 @@ MEETING_FIELDS = {
     "scheduled_start",
     "scheduled_end",
     "created_at",
+    "price_credits",
 }
+# The detail adds what was paid for the meeting (and its reviews).
+PAYMENT_FIELDS = {"paid_credits", "payment_status"}
 NOT_FOUND = {"error": "Meeting not found"}
 
 
@@ -58,16 +61,17 @@ def set_status(api, user, meeting_id, status):
 
 
 def meeting_in(api, requester, expert, state):
-    """A meeting of requester with expert, moved through the API into `state`."""
+    """A meeting of requester with expert, moved through the API into `state` (completed by
+    the requester: the expert may complete only a meeting that has started)."""
     meeting = book(api, requester, expert)
     path = {
         "pending": [],
-        "confirmed": ["confirmed"],
-        "completed": ["confirmed", "completed"],
-        "cancelled": ["cancelled"],
+        "confirmed": [(expert, "confirmed")],
+        "completed": [(expert, "confirmed"), (requester, "completed")],
+        "cancelled": [(expert, "cancelled")],
     }[state]
-    for status in path:
-        assert set_status(api, expert, meeting["id"], status).status == 200
+    for actor, status in path:
+        assert set_status(api, actor, meeting["id"], status).status == 200
     return meeting
 
 
@@ -108,7 +112,7 @@ def test_full_flow_book_confirm_complete_review_and_detail(api, make_user):
     for viewer in (requester, expert):
         r = api("GET", f"/api/meetings/{meeting['id']}/", token=viewer.token)
         assert r.status == 200
-        assert set(r.json) == MEETING_FIELDS | {"reviews"}
+        assert set(r.json) == MEETING_FIELDS | PAYMENT_FIELDS | {"reviews"}
         assert r.json["status"] == "completed"
         assert r.json["reviews"] == [
             {
@@ -283,7 +287,8 @@ TRANSITION_CASES = [
     ("pending", "requester", "completed", False),
     ("pending", "expert", "pending", False),
     ("confirmed", "requester", "completed", True),
-    ("confirmed", "expert", "completed", True),
+    # Not before the meeting has started (tests/test_escrow.py: after it, the expert may).
+    ("confirmed", "expert", "completed", False),
     ("confirmed", "requester", "cancelled", True),
     ("confirmed", "expert", "cancelled", True),
     ("confirmed", "expert", "pending", False),
@@ -320,6 +325,10 @@ def test_status_transition_rules(api, make_user, db, state, actor, target, allow
         assert r.status == 400
         if (state, target) == ("pending", "confirmed"):
             assert "error" in r.json
+        elif (state, actor, target) == ("confirmed", "expert", "completed"):
+            assert r.json == {
+                "error": "The expert can mark a meeting completed only once it has started"
+            }
         else:
             assert r.json == {"error": f"Cannot change status from {state} to {target}"}
         assert stored == state
@@ -365,8 +374,10 @@ def test_strangers_and_missing_ids_get_the_same_404_and_change_nothing(api, make
     assert (r.status, r.json) == (404, NOT_FOUND)
     assert db.fetchval("SELECT count(*) FROM reviews WHERE meeting_id = $1", mid) == 0
     assert notifications_of(db, stranger.id) == []
+    # The requester completed the first meeting, which told the expert.
     assert [n["notification_type"] for n in notifications_of(db, expert.id)] == [
         "meeting_request",
+        "meeting_completed",
         "meeting_request",
     ]
 
@@ -446,8 +457,8 @@ def test_concurrent_cancel_and_complete_exactly_one_wins(api, make_user, db):
             results[status] = set_status(api, user, meeting["id"], status)
 
         threads = [
-            threading.Thread(target=change, args=(requester, "cancelled")),
-            threading.Thread(target=change, args=(expert, "completed")),
+            threading.Thread(target=change, args=(expert, "cancelled")),
+            threading.Thread(target=change, args=(requester, "completed")),
         ]
         for t in threads:
             t.start()

@@ -1,6 +1,8 @@
 """Notifications: listing with the is_read filter, reading one, marking one or all read, and
 the unread count. Messages are the notifications' source here."""
 
+from helpers import no_frame, recv
+
 NOTIFICATION_FIELDS = {
     "id",
     "user_id",
@@ -162,3 +164,30 @@ def test_pages_are_disjoint_and_in_order(api, make_user):
     assert unread == full[2:4]
     r = api("GET", "/api/notifications/?limit=500", token=bob.token)
     assert r.status == 400 and set(r.json["errors"]) == {"limit"}
+
+
+async def test_reading_a_conversation_reads_its_message_notifications_and_says_so_live(
+    ws, api, make_user
+):
+    """mark_read also reads the reader's new_message notifications about that sender's
+    messages, in its transaction, and pushes each again (now read) so a badge can follow."""
+    alice, bob, carol = make_user(), make_user(), make_user()
+    from_alice = notify(api, alice, bob, 2)
+    from_carol = notify(api, carol, bob, 1)
+    badge = await ws("/ws/notifications/", bob.token)
+    r = api("POST", "/api/messages/mark_read/", token=bob.token, json={"with_user": alice.id})
+    assert r.status == 200 and r.json == {"success": True, "marked_read": 2}
+    frames = [await recv(badge), await recv(badge)]
+    assert [f["type"] for f in frames] == ["notification.receive"] * 2
+    assert [f["notification"]["id"] for f in frames] == sorted(ids(from_alice))
+    assert all(f["notification"]["is_read"] is True for f in frames)
+    assert all(set(f["notification"]) == NOTIFICATION_FIELDS for f in frames)
+    unread = api("GET", "/api/notifications/?is_read=false", token=bob.token).json
+    assert ids(unread) == ids(from_carol)
+    assert api("GET", "/api/notifications/unread_count/", token=bob.token).json == {
+        "unread_count": 1
+    }
+    # Nothing more to read: no frame, no change.
+    r = api("POST", "/api/messages/mark_read/", token=bob.token, json={"with_user": alice.id})
+    assert r.json == {"success": True, "marked_read": 0}
+    await no_frame(badge)

@@ -99,14 +99,20 @@ SPEC_RESPONSES = {
     ("post", "/api/users/register/"): ("201", AUTH, {}),
     ("post", "/api/users/login/"): ("200", AUTH, {}),
     ("post", "/api/users/logout/"): ("200", {"success", "message"}, {}),
-    # The spec's user fields plus ours: `timezone` (an IANA name), settable by PUT.
-    ("get", "/api/users/me/"): ("200", USER | {"timezone"}, {}),
-    ("put", "/api/users/me/"): ("200", USER | {"timezone"}, {}),
+    # The spec's user fields plus ours: `timezone` (an IANA name) and the expert's price
+    # `credits_per_hour`, both settable by PUT.
+    ("get", "/api/users/me/"): ("200", USER | {"timezone", "credits_per_hour"}, {}),
+    ("put", "/api/users/me/"): ("200", USER | {"timezone", "credits_per_hour"}, {}),
     ("get", "/api/user-skills/"): ("200", SKILL, {}),
     ("post", "/api/user-skills/"): ("201", SKILL, {}),
     ("get", "/api/user-availability/"): ("200", SLOT, {}),
     ("post", "/api/user-availability/"): ("201", SLOT, {}),
-    ("get", "/api/credits/balance/"): ("200", {"id", "user", "balance", "updated_at"}, {}),
+    # Plus the credits held on open meetings: paid by me (held), for me as expert (incoming).
+    ("get", "/api/credits/balance/"): (
+        "200",
+        {"id", "user", "balance", "updated_at", "held", "incoming"},
+        {},
+    ),
     ("post", "/api/credits/transfer/"): ("200", {"success", "message", "new_balance"}, {}),
     ("get", "/api/credit-transactions/"): ("200", TRANSACTION, {}),
     ("post", "/api/payments/purchase_credits/"): (
@@ -114,9 +120,14 @@ SPEC_RESPONSES = {
         {"success", "payment", "transaction", "new_balance"},
         {"payment": PAYMENT, "transaction": TRANSACTION},
     ),
-    ("get", "/api/meetings/"): ("200", MEETING, {}),
-    ("post", "/api/meetings/"): ("201", MEETING, {}),
-    ("get", "/api/meetings/{id}/"): ("200", MEETING | {"reviews"}, {"reviews": MEETING_REVIEW}),
+    # Plus the meeting's price (every meeting response) and what was paid for it (the detail).
+    ("get", "/api/meetings/"): ("200", MEETING | {"price_credits"}, {}),
+    ("post", "/api/meetings/"): ("201", MEETING | {"price_credits"}, {}),
+    ("get", "/api/meetings/{id}/"): (
+        "200",
+        MEETING | {"price_credits", "paid_credits", "payment_status", "reviews"},
+        {"reviews": MEETING_REVIEW},
+    ),
     ("patch", "/api/meetings/{id}/update_status/"): ("200", {"id", "status", "updated_at"}, {}),
     ("post", "/api/reviews/"): ("201", MEETING_REVIEW | {"meeting_id"}, {}),
     ("get", "/api/messages/"): ("200", MESSAGE, {}),
@@ -139,6 +150,7 @@ CARD = {
     "average_rating",
     "review_count",
     "completed_meetings",
+    "credits_per_hour",
 }
 CARD_SKILL = {"id", "category", "category_name", "skill_name", "proficiency_level"}
 RECEIVED_REVIEW = {
@@ -191,7 +203,8 @@ def route_table() -> set[tuple[str, str]]:
     table = set()
     for module in HANDLER_MODULES:
         for pattern, handler in module.ROUTES:
-            if pattern.startswith("/ws/"):
+            # Only /api/ is the REST API: /ws/ are WebSockets and /metrics is for Prometheus.
+            if not pattern.startswith("/api/"):
                 continue
             path = re.sub(r"\([^)]*\)", "{id}", pattern)
             own = [
@@ -254,8 +267,8 @@ def test_every_response_object_refuses_unknown_fields_so_drift_is_caught():
 
     checked = 0
     for where, schema in _response_schemas():
-        if where.startswith("GET /api/openapi.json"):
-            continue  # the document itself: described loosely on purpose
+        if where.startswith(("GET /api/openapi.json", "GET /api/asyncapi.json")):
+            continue  # the documents themselves: described loosely on purpose
         walk(where, schema)
         checked += 1
     assert checked > 80
@@ -276,7 +289,12 @@ def test_errors_and_limits_are_documented_with_their_shapes():
         for method, operation in item.items():
             public = operation.get("security") == []
             codes = set(operation["responses"])
-            if path not in ("/api/health/", "/api/openapi.json"):
+            if path not in (
+                "/api/health/",
+                "/api/health/live/",
+                "/api/openapi.json",
+                "/api/asyncapi.json",
+            ):
                 assert "429" in codes, (method, path)
             assert ("401" in codes) == (not public or path == "/api/users/login/"), (method, path)
             if "requestBody" in operation:

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 import tornado.httpclient
 import tornado.websocket
-from conftest import _request, closed, no_frame, recv
+from helpers import api_request, closed, no_frame, recv
 
 MESSAGE_FIELDS = {
     "id",
@@ -172,7 +172,7 @@ async def test_replay_survives_a_server_restart(start_server, ws, make_user):
     alice, bob = make_user(), make_user()
     own = start_server()
     conn = await ws("/ws/", bob.token, url=own.url)
-    _request(
+    api_request(
         own.url,
         "POST",
         "/api/messages/",
@@ -184,7 +184,7 @@ async def test_replay_survives_a_server_restart(start_server, ws, make_user):
     own.stop()
     assert await closed(conn) in (1001, 1006, None)
     again = start_server()
-    _request(
+    api_request(
         again.url,
         "POST",
         "/api/messages/",
@@ -321,7 +321,7 @@ async def test_two_processes_deliver_each_others_events(start_server, ws, make_u
     alice, bob = make_user(), make_user()
     on_two = await ws("/ws/", bob.token, url=two.url)
     started = asyncio.get_running_loop().time()
-    r = _request(
+    r = api_request(
         one.url,
         "POST",
         "/api/messages/",
@@ -334,7 +334,7 @@ async def test_two_processes_deliver_each_others_events(start_server, ws, make_u
     assert frame["message"]["id"] == r.json["id"]
     assert (await recv(on_two, within=1.0))["type"] == "notification.receive"
     # Logout through one process closes the token's sockets on the other.
-    assert _request(one.url, "POST", "/api/users/logout/", token=bob.token).status == 200
+    assert api_request(one.url, "POST", "/api/users/logout/", token=bob.token).status == 200
     assert await closed(on_two) == 4401
 
 

@@ -36,17 +36,18 @@ def meeting_in(api, requester, expert, state):
         },
     )
     assert r.status == 201, r.text
+    # Completed by the requester: the expert may complete only a meeting that has started.
     path = {
         "pending": [],
-        "confirmed": ["confirmed"],
-        "completed": ["confirmed", "completed"],
-        "cancelled": ["cancelled"],
+        "confirmed": [(expert, "confirmed")],
+        "completed": [(expert, "confirmed"), (requester, "completed")],
+        "cancelled": [(expert, "cancelled")],
     }[state]
-    for status in path:
+    for actor, status in path:
         s = api(
             "PATCH",
             f"/api/meetings/{r.json['id']}/update_status/",
-            token=expert.token,
+            token=actor.token,
             json={"status": status},
         )
         assert s.status == 200, s.text

@@ -123,7 +123,7 @@ def test_the_same_hours_in_utc_do_not_move(api, make_user):
     ]
 
 
-def test_pending_and_confirmed_meetings_as_expert_or_requester_take_their_time(api, make_user, db):
+def test_confirmed_meetings_as_expert_or_requester_take_their_time(api, make_user, db):
     expert, client, other = make_user(), make_user(), make_user()
     set_timezone(api, expert, "Europe/Berlin")
     add_hours(api, expert, 0, "09:00", "12:00")  # 08:00Z-11:00Z on 2027-03-21
@@ -145,11 +145,20 @@ def test_pending_and_confirmed_meetings_as_expert_or_requester_take_their_time(a
         "2027-03-21T10:00:00Z",
     ]
 
-    # Being the requester of a pending meeting makes the expert busy too; a part-hour meeting
-    # leaves no full hour after it, so the slot after it starts where it ends.
-    insert_meeting(
+    # The expert's own pending request (as requester) is taken for the expert alone; others
+    # see only confirmed meetings.
+    pending = insert_meeting(
         db, expert, other, "2027-03-21T09:00:00+00:00", "2027-03-21T09:30:00+00:00", "pending"
     )
+    assert starts(get_slots(api, client.token, expert.id, **window)) == [
+        "2027-03-21T09:00:00Z",
+        "2027-03-21T10:00:00Z",
+    ]
+    assert starts(get_slots(api, expert.token, expert.id, **window)) == ["2027-03-21T09:30:00Z"]
+
+    # Confirmed, it takes the time for everyone; a part-hour meeting leaves no full hour after
+    # it, so the slot after it starts where it ends.
+    db.execute("UPDATE meetings SET status = 'confirmed' WHERE id = $1", pending)
     assert starts(get_slots(api, client.token, expert.id, **window)) == ["2027-03-21T09:30:00Z"]
     assert starts(get_slots(api, client.token, expert.id, duration=30, **window)) == [
         "2027-03-21T09:30:00Z",

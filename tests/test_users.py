@@ -2,7 +2,7 @@
 
 import uuid
 
-from conftest import PASSWORD
+from helpers import PASSWORD, api_request
 
 
 def _register_body(**overrides):
@@ -92,14 +92,12 @@ def test_logout_revokes_the_token_at_once_but_not_other_tokens(api, make_user):
 
 
 def test_revocation_survives_a_server_restart(start_server, make_user):
-    from conftest import _request
-
     user = make_user()
     own = start_server()
-    assert _request(own.url, "POST", "/api/users/logout/", token=user.token).status == 200
+    assert api_request(own.url, "POST", "/api/users/logout/", token=user.token).status == 200
     own.stop()
     again = start_server()
-    assert _request(again.url, "GET", "/api/users/me/", token=user.token).status == 401
+    assert api_request(again.url, "GET", "/api/users/me/", token=user.token).status == 401
 
 
 def test_me_requires_a_valid_bearer_token(api):
@@ -122,8 +120,10 @@ def test_get_me_shows_the_profile_fields(api, make_user):
         "profile_picture",
         "date_joined",
         "timezone",
+        "credits_per_hour",
     }
     assert r.json["date_joined"].endswith("Z")
+    assert r.json["credits_per_hour"] == 0
 
 
 def test_put_me_updates_allowed_fields_and_ignores_server_owned_ones(api, make_user):

@@ -17,8 +17,8 @@ from expertconnect.services import Services
 INITIAL_CREDIT_DESCRIPTION = "Initial free credit"
 
 _UNIQUE_FIELDS = {
-    "users_username_lower_key": ("username", "A user with that username already exists."),
-    "users_email_lower_key": ("email", "A user with that email already exists."),
+    "users_username_normalized_key": ("username", "A user with that username already exists."),
+    "users_email_normalized_key": ("email", "A user with that email already exists."),
 }
 
 

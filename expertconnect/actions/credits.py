@@ -1,5 +1,8 @@
-"""Credit purchases and meeting payments: each one transaction that moves a balance and writes
-the ledger rows that explain it, so balance == signed sum of the ledger at every commit."""
+"""Credit purchases, meeting payments and their escrow: each one transaction that moves a balance
+and writes the ledger rows that explain it, so balance == signed sum of the ledger at every commit.
+A payment for an open meeting is held on the meeting (meetings.paid_credits, payment_status) and
+settled by whoever moves the meeting's status: released to the expert on completion, refunded
+to the requester on cancellation, in that same transaction."""
 
 from __future__ import annotations
 
@@ -12,6 +15,12 @@ from expertconnect.services import Services
 
 SPENT_DESCRIPTION = "Credit spent for meeting with expert"
 EARNED_DESCRIPTION = "Credit earned for meeting with requester"
+REFUND_DESCRIPTION = "Refund for cancelled meeting"
+
+# meetings.payment_status; see 0009_escrow_prices_reminders.sql.
+NONE, HELD, RELEASED, REFUNDED = "none", "held", "released", "refunded"
+# What a status change does to a meeting's held credits; other payment states stay as they are.
+_SETTLEMENTS = {"completed": RELEASED, "cancelled": REFUNDED}
 
 
 async def purchase(
@@ -43,8 +52,9 @@ async def purchase(
 async def pay_for_meeting(
     services: Services, payer_id: int, *, meeting_id: int, amount: int
 ) -> int:
-    """Move `amount` credits from the meeting's requester (the caller) to its expert.
-    Returns the payer's new balance. Any refusal raises, which rolls everything back."""
+    """Take `amount` credits from the meeting's requester (the caller): held on the meeting while
+    it is pending or confirmed, paid to its expert at once if it is completed. Returns the payer's
+    new balance. Any refusal raises, which rolls everything back."""
     async with outbox.transaction(services) as box:
         conn = box.conn
         meeting = await credits_q.get_meeting_for_payment(conn, meeting_id, payer_id)
@@ -54,15 +64,21 @@ async def pay_for_meeting(
             raise BadRequest("Only the requester of a meeting can pay for it")
         if meeting["status"] == "cancelled":
             raise BadRequest("Cannot pay for a cancelled meeting")
+        price = meeting["price_credits"]
+        if price is not None and meeting["paid_credits"] + amount > price:
+            raise BadRequest(
+                f"Payments for this meeting may not exceed its price of {price} credit(s); "
+                f"{meeting['paid_credits']} already paid"
+            )
         expert_id = meeting["expert_id"]
-        # Both rows locked in ascending user_id order before either is changed: two users paying
-        # each other at the same moment queue up instead of deadlocking.
-        await credits_q.lock_accounts(conn, [payer_id, expert_id])
+        pay_now = meeting["status"] == "completed"
+        if pay_now:
+            # Both rows locked in ascending user_id order before either is changed: two users
+            # paying each other at the same moment queue up instead of deadlocking.
+            await credits_q.lock_accounts(conn, [payer_id, expert_id])
         new_balance = await credits_q.update_debit(conn, payer_id, amount)
         if new_balance is None:
             raise BadRequest("Insufficient credits")
-        if await credits_q.update_credit(conn, expert_id, amount) is None:
-            raise BadRequest("The expert's credit balance cannot hold that many credits")
         await credits_q.insert_transaction(
             conn,
             user_id=payer_id,
@@ -71,19 +87,99 @@ async def pay_for_meeting(
             description=SPENT_DESCRIPTION,
             related_meeting_id=meeting_id,
         )
-        await credits_q.insert_transaction(
-            conn,
-            user_id=expert_id,
-            transaction_type="earned",
-            amount=amount,
-            description=EARNED_DESCRIPTION,
-            related_meeting_id=meeting_id,
-        )
+        await credits_q.update_meeting_paid(conn, meeting_id, amount, RELEASED if pay_now else HELD)
+        if pay_now:
+            await _credit(conn, expert_id, amount, "earned", EARNED_DESCRIPTION, meeting_id)
+            title = "Credits Received"
+            content = f"You received {amount} credit(s) for the meeting '{meeting['title']}'."
+        else:
+            title = "Credits Held"
+            content = (
+                f"{amount} credit(s) for the meeting '{meeting['title']}' are held for you "
+                "until it is completed."
+            )
         await box.notify(
             user_id=expert_id,
             notification_type="credits_received",
-            title="Credits Received",
-            content=f"You received {amount} credit(s) for the meeting '{meeting['title']}'.",
+            title=title,
+            content=content,
             related_id=meeting_id,
         )
     return new_balance
+
+
+def payment_status_after(payment_status: str, new_status: str) -> str:
+    """The payment state of a meeting moving to `new_status`: what is held is released on
+    completion and refunded on cancellation; nothing else changes."""
+    if payment_status != HELD:
+        return payment_status
+    return _SETTLEMENTS.get(new_status, HELD)
+
+
+async def settle(box: outbox.Outbox, meetings: list[dict], outcome: str) -> None:
+    """Pay out what `meetings` held, in the transaction that has just moved their status (and
+    payment_status to `outcome`): RELEASED pays each expert (an earned row), REFUNDED the
+    requester (a refund row), and both parties are told. Each dict has id, title, requester_id,
+    expert_id and `held` (0: nothing to settle). The meetings are row-locked by the caller, so
+    this runs once per meeting."""
+    paid = [m for m in meetings if m["held"]]
+    if not paid:
+        return
+    payee_key = "expert_id" if outcome == RELEASED else "requester_id"
+    payees = sorted({m[payee_key] for m in paid})
+    if len(payees) > 1:
+        # A sweep's batch credits several accounts: locked in ascending order first, as every
+        # writer of several accounts does, so two processes' batches cannot deadlock.
+        await credits_q.lock_accounts(box.conn, payees)
+    for meeting in paid:
+        held, title = meeting["held"], meeting["title"]
+        if outcome == RELEASED:
+            await _credit(
+                box.conn, meeting["expert_id"], held, "earned", EARNED_DESCRIPTION, meeting["id"]
+            )
+            notices = {
+                meeting["expert_id"]: f"You received {held} credit(s) for the meeting '{title}'.",
+                meeting["requester_id"]: f"The {held} credit(s) you paid for the meeting "
+                f"'{title}' were released to the expert.",
+            }
+            notification_type, heading = "payment_released", "Payment Released"
+        else:
+            await _credit(
+                box.conn,
+                meeting["requester_id"],
+                held,
+                "refund",
+                REFUND_DESCRIPTION,
+                meeting["id"],
+            )
+            notices = {
+                meeting["requester_id"]: f"The {held} credit(s) you paid for the meeting "
+                f"'{title}' were refunded to you.",
+                meeting["expert_id"]: f"The {held} credit(s) held for the meeting '{title}' "
+                "were refunded to the requester.",
+            }
+            notification_type, heading = "payment_refunded", "Payment Refunded"
+        for user_id, content in notices.items():
+            await box.notify(
+                user_id=user_id,
+                notification_type=notification_type,
+                title=heading,
+                content=content,
+                related_id=meeting["id"],
+            )
+
+
+async def _credit(
+    conn, user_id: int, amount: int, transaction_type: str, description: str, meeting_id: int
+) -> None:
+    """Add `amount` to a balance with the ledger row that explains it."""
+    if await credits_q.update_credit(conn, user_id, amount) is None:
+        raise BadRequest("The receiving credit balance cannot hold that many credits")
+    await credits_q.insert_transaction(
+        conn,
+        user_id=user_id,
+        transaction_type=transaction_type,
+        amount=amount,
+        description=description,
+        related_meeting_id=meeting_id,
+    )

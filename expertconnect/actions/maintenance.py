@@ -1,11 +1,13 @@
-"""Housekeeping that runs periodically in every process; each step is safe to run in several
-processes at once (SKIP LOCKED, idempotent deletes)."""
+"""Housekeeping that runs periodically in every process (run_sweeps, every
+meetings.expiry_interval_seconds); each step is safe to run in several processes at once
+(SKIP LOCKED, idempotent deletes)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
+from expertconnect.actions import meetings
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
 from expertconnect.errors import ApiError
@@ -34,3 +36,25 @@ async def purge_expired(services) -> None:
         return
     if purged:
         log.info("purged %d events older than %s", purged, cutoff.isoformat())
+
+
+# The steps of one sweep, in order: expiry before auto-completion and reminders, so a request
+# past its start is cancelled (and refunded) before anything else looks at it.
+SWEEP_STEPS = (
+    meetings.expire_pending_requests,
+    meetings.complete_past_meetings,
+    meetings.remind_upcoming_meetings,
+    purge_expired,
+)
+
+
+async def run_sweeps(services) -> None:
+    """Every periodic step once. A step that fails is logged and the others still run: a
+    database hiccup in one must not stop refunds, completions or reminders in the rest."""
+    for step in SWEEP_STEPS:
+        try:
+            await services.metrics.sweep(step.__name__, step(services))
+        except ApiError as exc:
+            log.warning("sweep step %s skipped: %s", step.__name__, exc.message)
+        except Exception:
+            log.exception("sweep step %s failed", step.__name__)

@@ -1,5 +1,6 @@
-"""Booking a meeting, moving it through its statuses, and reviewing it: each one transaction
-that also stores the notification for the other party (published after commit)."""
+"""Booking a meeting, moving it through its statuses (settling what was paid for it), reviewing
+it, and the periodic sweeps over meetings (expiry, auto-completion, reminders): each one
+transaction that also stores the notifications it causes (published after commit)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 
 import asyncpg
 
-from expertconnect.actions import outbox
+from expertconnect.actions import credits, outbox
 from expertconnect.db.queries import meetings as meetings_q
 from expertconnect.db.queries import reviews as reviews_q
 from expertconnect.errors import ApiError, BadRequest, NotFound, ValidationError
@@ -17,8 +18,13 @@ from expertconnect.services import Services
 log = logging.getLogger(__name__)
 
 MEETING_NOT_FOUND = "Meeting not found"
+EXPERT_COMPLETES_TOO_EARLY = "The expert can mark a meeting completed only once it has started"
 OVERLAP = "This meeting overlaps another confirmed meeting"
 NOT_AVAILABLE = "The expert is not available at that time."
+TOO_MANY_OPEN = (
+    "You have {limit} open meeting requests, the most allowed at once: "
+    "wait for an answer or cancel one first."
+)
 
 # The exclusion constraints (0004) that keep a person's confirmed meetings apart: per role on
 # meetings, and across roles on user_busy_intervals (kept by a trigger on meetings).
@@ -28,9 +34,10 @@ _OVERLAP_CONSTRAINTS = {
     "user_busy_intervals_no_overlap_excl",
 }
 
-# Expired requests cancelled per transaction: bounds the locks held and the notifications
-# written at once; a backlog is worked off batch after batch in the same run.
+# Meetings expired, completed or reminded of per sweep transaction: bounds the locks held and
+# the notifications written at once; a backlog is worked off batch after batch in the same run.
 EXPIRY_BATCH = 100
+SWEEP_BATCH = EXPIRY_BATCH
 
 # Constraint -> (field, message) for a booking the schema refuses.
 _BOOKING_CONSTRAINTS = {
@@ -81,9 +88,17 @@ async def book(
     scheduled_end: dt.datetime,
 ) -> dict:
     """Create a pending meeting and tell the expert. If the expert has declared weekly
-    availability, the meeting must fit inside one slot (read in the expert's time zone)."""
+    availability, the meeting must fit inside one slot (read in the expert's time zone).
+    A requester holds at most meetings.max_open_requests pending requests: their bookings
+    take turns on a lock of their users row, so concurrent ones cannot pass the cap together
+    (each counts after the previous one committed, a fresh snapshot under READ COMMITTED)."""
+    max_open = services.config.meetings.max_open_requests
     try:
         async with outbox.transaction(services) as box:
+            await meetings_q.lock_participants(box.conn, [requester_id])
+            held = await meetings_q.count_open_requests(box.conn, requester_id, up_to=max_open)
+            if held >= max_open:
+                raise BadRequest(TOO_MANY_OPEN.format(limit=max_open))
             if not await meetings_q.fits_availability(
                 box.conn, expert_id, scheduled_start, scheduled_end
             ):
@@ -132,6 +147,14 @@ async def change_status(
                 raise BadRequest(
                     f"Only the expert can change status from {old_status} to {new_status}"
                 )
+            if (
+                new_status == "completed"
+                and user_id == meeting["expert_id"]
+                and dt.datetime.now(dt.UTC) < meeting["scheduled_start"]
+            ):
+                # Completing releases the requester's payment to the expert: the expert may
+                # not claim it for a meeting that has not begun.
+                raise BadRequest(EXPERT_COMPLETES_TOO_EARLY)
             if new_status == "confirmed":
                 if _is_expired(meeting, services.config.meetings.pending_ttl_hours):
                     # Due for the expiry task, which may not have run yet.
@@ -139,8 +162,13 @@ async def change_status(
                 await meetings_q.lock_participants(
                     box.conn, [meeting["requester_id"], meeting["expert_id"]]
                 )
+            payment_status = credits.payment_status_after(meeting["payment_status"], new_status)
             updated = await meetings_q.update_status(
-                box.conn, meeting_id, from_status=old_status, to_status=new_status
+                box.conn,
+                meeting_id,
+                from_status=old_status,
+                to_status=new_status,
+                payment_status=payment_status,
             )
             if updated is None:  # cannot happen under the row lock; never apply a stale one
                 raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
@@ -155,6 +183,9 @@ async def change_status(
                 content=content.format(title=meeting["title"]),
                 related_id=meeting_id,
             )
+            if payment_status != meeting["payment_status"]:
+                held = {**meeting, "held": meeting["paid_credits"]}
+                await credits.settle(box, [held], payment_status)
     except asyncpg.ExclusionViolationError as exc:
         if exc.constraint_name not in _OVERLAP_CONSTRAINTS:
             raise
@@ -172,9 +203,10 @@ def _is_expired(meeting: dict, ttl_hours: int) -> bool:
 
 async def expire_pending_requests(services: Services) -> int:
     """Cancel every pending request not confirmed by its start or within
-    meetings.pending_ttl_hours, and tell both parties; returns how many. Runs periodically in
-    every process: rows are claimed with FOR UPDATE SKIP LOCKED, a batch per transaction, so
-    processes running at once never cancel (or notify about) the same request twice."""
+    meetings.pending_ttl_hours, refund what was paid for it, and tell both parties; returns how
+    many. Runs periodically in every process: rows are claimed with FOR UPDATE SKIP LOCKED, a
+    batch per transaction, so processes running at once never cancel (or refund, or notify
+    about) the same request twice."""
     ttl_hours = services.config.meetings.pending_ttl_hours
     expired = 0
     try:
@@ -193,6 +225,7 @@ async def expire_pending_requests(services: Services) -> int:
                             "before it was confirmed.",
                             related_id=meeting["id"],
                         )
+                await credits.settle(box, rows, credits.REFUNDED)
             expired += len(rows)
             # Fewer than a batch: nothing left that another process is not already handling.
             if len(rows) < EXPIRY_BATCH:
@@ -202,6 +235,64 @@ async def expire_pending_requests(services: Services) -> int:
     if expired:
         log.info("cancelled %d expired meeting requests", expired)
     return expired
+
+
+async def complete_past_meetings(services: Services) -> int:
+    """Complete every confirmed meeting that ended meetings.auto_complete_hours ago and nobody
+    marked, release what was paid for it, and tell both parties; returns how many. Claimed
+    with SKIP LOCKED a batch per transaction, as the expiry, so each is completed once."""
+    after_hours = services.config.meetings.auto_complete_hours
+    completed = 0
+    while True:
+        async with outbox.transaction(services) as box:
+            rows = await meetings_q.update_due_to_completed(
+                box.conn, after_hours=after_hours, batch=SWEEP_BATCH
+            )
+            title, content = _STATUS_NOTICES["completed"][1:]
+            for meeting in rows:
+                for party in (meeting["requester_id"], meeting["expert_id"]):
+                    await box.notify(
+                        user_id=party,
+                        notification_type="meeting_completed",
+                        title=title,
+                        content=content.format(title=meeting["title"]),
+                        related_id=meeting["id"],
+                    )
+            await credits.settle(box, rows, credits.RELEASED)
+        completed += len(rows)
+        if len(rows) < SWEEP_BATCH:
+            break
+    if completed:
+        log.info("completed %d past meetings", completed)
+    return completed
+
+
+async def remind_upcoming_meetings(services: Services) -> int:
+    """Tell both parties of every confirmed meeting that starts within
+    meetings.reminder_minutes (0: never), once per meeting; returns how many meetings."""
+    minutes = services.config.meetings.reminder_minutes
+    if minutes == 0:
+        return 0
+    reminded = 0
+    while True:
+        async with outbox.transaction(services) as box:
+            rows = await meetings_q.update_due_reminders(
+                box.conn, minutes=minutes, batch=SWEEP_BATCH
+            )
+            for meeting in rows:
+                starts = meeting["scheduled_start"].strftime("%Y-%m-%d %H:%M UTC")
+                for party in (meeting["requester_id"], meeting["expert_id"]):
+                    await box.notify(
+                        user_id=party,
+                        notification_type="meeting_reminder",
+                        title="Meeting Reminder",
+                        content=f"Your meeting '{meeting['title']}' starts at {starts}.",
+                        related_id=meeting["id"],
+                    )
+        reminded += len(rows)
+        if len(rows) < SWEEP_BATCH:
+            break
+    return reminded
 
 
 async def review(

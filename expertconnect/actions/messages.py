@@ -8,6 +8,7 @@ import asyncpg
 
 from expertconnect.actions import outbox
 from expertconnect.db.queries import messages as messages_q
+from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.errors import ValidationError
 from expertconnect.realtime import events
 
@@ -47,9 +48,15 @@ async def send_message(services, sender_id: int, receiver_id: int, content: str)
 
 async def mark_read(services, reader_id: int, sender_id: int) -> int:
     """Mark the messages `sender_id` sent `reader_id` as read and tell the sender how far they
-    have been read. Returns how many were marked."""
+    have been read. The reader's new_message notifications about them are read with them, and
+    each goes out again as notification.receive (now is_read), so the reader's badge and chat
+    agree. Returns how many messages were marked."""
     async with outbox.transaction(services) as box:
         result = await messages_q.update_read_from(box.conn, reader_id, sender_id)
+        for notification in await notifications_q.update_read_for_conversation(
+            box.conn, reader_id, sender_id
+        ):
+            box.add(events.notification_received(notification))
         if result["marked"]:
             box.add(
                 events.messages_read(

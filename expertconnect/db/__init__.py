@@ -59,6 +59,8 @@ class Database:
         # asyncpg's own acquire can starve waiters under load; a FIFO semaphore sized to the
         # pool hands connections out in arrival order.
         self._fair = asyncio.Semaphore(pool.get_max_size())
+        # Calls answered as unavailable, for the metrics (read when scraped).
+        self.unavailable_total = 0
 
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
@@ -73,24 +75,28 @@ class Database:
                 async with asyncio.timeout_at(deadline):
                     await self._fair.acquire()
             except TimeoutError as exc:
-                raise unavailable(exc) from None
+                raise self._unavailable(exc) from None
         else:
             await self._fair.acquire()  # free: returns at once, no timer needed
         try:
             try:
                 conn = await self.pool.acquire(timeout=max(deadline - loop.time(), 0.001))
             except UNAVAILABLE_ERRORS as exc:
-                raise unavailable(exc) from None
+                raise self._unavailable(exc) from None
             try:
                 yield conn
             except UNAVAILABLE_ERRORS as exc:
                 if not isinstance(exc, TIMEOUT_ERRORS):
                     _discard(conn)
-                raise unavailable(exc) from None
+                raise self._unavailable(exc) from None
             finally:
                 await self._release(conn)
         finally:
             self._fair.release()
+
+    def _unavailable(self, exc: BaseException) -> ServiceUnavailable:
+        self.unavailable_total += 1
+        return unavailable(exc)
 
     async def _release(self, conn: asyncpg.Connection) -> None:
         # A failed release has already terminated the connection (asyncpg does so when the

@@ -3,26 +3,35 @@ JSON in and out, and the one place errors are rendered in the spec's shapes."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
+import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
+import tornado.routing
 import tornado.web
 
-from expertconnect import wire
+from expertconnect import migrate, wire
 from expertconnect.auth import InvalidToken
 from expertconnect.db.queries import health as health_q
 from expertconnect.errors import (
+    BEARER_EXPECTED,
+    NO_CREDENTIALS,
     ApiError,
     BadRequest,
+    Forbidden,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     TooManyRequests,
     Unauthorized,
+    UnsupportedMediaType,
 )
+from expertconnect.observability import RequestContextHandler, route_label
 from expertconnect.services import IPNetwork, Services
 from expertconnect.validation import INT64_MAX, Form
 
@@ -31,8 +40,12 @@ log = logging.getLogger(__name__)
 # List endpoints answer pages of PAGE_DEFAULT rows unless asked for up to PAGE_MAX.
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 # The verbs a route can have, in the order a 405's Allow header lists them. OPTIONS is left out:
-# it answers only CORS preflights from configured origins (404 for everyone else).
+# it answers only CORS preflights from configured origins (403 for everyone else).
 REST_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# Migrations this code expects applied: /api/health/ is not ready until they all are.
+EXPECTED_MIGRATIONS = frozenset(m.name for m in migrate.discover())
+# A path echoed in a 404's hint only if it holds nothing but these (never arbitrary input).
+_ECHOABLE_PATH = re.compile(r"[A-Za-z0-9/._~-]{1,200}")
 
 
 def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]) -> str:
@@ -58,6 +71,22 @@ def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]
     return peer
 
 
+def is_json_media_type(content_type: str) -> bool:
+    """application/json, or a +json structured syntax type (RFC 6839, e.g.
+    application/merge-patch+json), with no charset or charset=utf-8: JSON is UTF-8 (RFC 8259)."""
+    media_type, _, parameters = content_type.partition(";")
+    kind = media_type.strip().lower()
+    if kind != "application/json" and not (
+        kind.startswith("application/") and kind.endswith("+json")
+    ):
+        return False
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            return False
+    return True
+
+
 def log_failure(handler: tornado.web.RequestHandler, typ, value, tb) -> None:
     """RequestHandler.log_exception for the API and the sockets. Client errors (ApiError, a 4xx
     HTTPError) are answers, not failures: the access log has them. Tornado's own version would
@@ -77,7 +106,7 @@ def log_failure(handler: tornado.web.RequestHandler, typ, value, tb) -> None:
 
 
 @tornado.web.stream_request_body
-class BaseHandler(tornado.web.RequestHandler):
+class BaseHandler(RequestContextHandler):
     """Bodies are streamed so that prepare() (size check, rate limit, authentication) runs
     before any of the body is read: a refused request never costs its upload."""
 
@@ -98,7 +127,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 {
                     "Access-Control-Allow-Origin": origin,
                     "Access-Control-Expose-Headers": "X-RateLimit-Limit, X-RateLimit-Remaining, "
-                    "X-RateLimit-Reset, Retry-After, Link",
+                    "X-RateLimit-Reset, Retry-After, Link, X-Request-ID",
                     "Vary": "Origin",
                 }
             )
@@ -108,13 +137,17 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Request-ID", self.request_id)
 
     async def options(self, *args) -> None:
-        """CORS preflight: answered only for configured origins, without authentication."""
+        """CORS preflight: answered only for configured origins, without authentication; for
+        anyone else a 403 saying why, which a browser's console shows."""
         if "Access-Control-Allow-Origin" not in self._headers:
-            raise NotFound("Not found")
-        self.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
-        self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type")
+            if not self.services.config.server.cors_origins:
+                raise Forbidden("CORS is not enabled on this server")
+            raise Forbidden("CORS is not enabled for this origin")
+        self.set_header("Access-Control-Allow-Methods", ", ".join(self.allowed_methods()))
+        self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID")
         self.set_header("Access-Control-Max-Age", "600")
         self.set_status(204)
         self.finish()
@@ -138,6 +171,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 raise Unauthorized("Invalid or expired token")
             self.token_claims = claims
             self.current_user = user
+            self.request_context.user_id = claims.user_id
 
     def _limit_body_size(self) -> None:
         limit = self.services.config.server.max_body_size
@@ -153,8 +187,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def _decode_bearer_token(self):
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Authentication credentials were not provided")
+        if scheme.lower() != "bearer":
+            raise Unauthorized(BEARER_EXPECTED if header.strip() else NO_CREDENTIALS)
+        if not token.strip():
+            raise Unauthorized(NO_CREDENTIALS)
         try:
             return self.services.tokens.decode(token.strip())
         except InvalidToken:
@@ -164,6 +200,7 @@ class BaseHandler(tornado.web.RequestHandler):
         decision = self.services.limiters[scope].hit(identity)
         self._add_sticky_headers(decision.headers())
         if not decision.allowed:
+            self.services.metrics.rate_limited.labels(scope).inc()
             raise TooManyRequests(decision.headers())
 
     def _add_sticky_headers(self, headers: dict[str, str]) -> None:
@@ -171,15 +208,28 @@ class BaseHandler(tornado.web.RequestHandler):
         for name, value in headers.items():
             self.set_header(name, value)
 
-    def require_quota(self, scope: str, identity) -> None:
-        """429 if the quota `scope` of `identity` is used up; charge it with charge_quota()
-        once the work has succeeded, so refused attempts cost nothing."""
-        decision = self.services.limiters[scope].status(identity)
+    def take_quota(self, scope: str, identity) -> None:
+        """Take one unit of the quota `scope` of `identity` before the work, or 429 if it is
+        used up. Taken, not just checked: concurrent requests that all passed a check made
+        before any of them was charged would exceed the quota. refund_quota() gives it back."""
+        decision = self.services.limiters[scope].hit(identity)
         if not decision.allowed:
+            self.services.metrics.rate_limited.labels(scope).inc()
             raise TooManyRequests(decision.headers())
 
-    def charge_quota(self, scope: str, identity) -> None:
-        self.services.limiters[scope].hit(identity)
+    def refund_quota(self, scope: str, identity) -> None:
+        self.services.limiters[scope].refund(identity)
+
+    @contextlib.contextmanager
+    def quota(self, scope: str, identity) -> Iterator[None]:
+        """A quota on work that succeeds: taken before the block, refunded if the block raises
+        (a refused or failed attempt costs nothing)."""
+        self.take_quota(scope, identity)
+        try:
+            yield
+        except BaseException:
+            self.refund_quota(scope, identity)
+            raise
 
     @property
     def client_address(self) -> str:
@@ -191,7 +241,11 @@ class BaseHandler(tornado.web.RequestHandler):
 
     # ------------------------------------------------------------------ request helpers
     def json_body(self) -> dict[str, Any]:
-        """The request body as a JSON object, or a 400 saying why not."""
+        """The request body as a JSON object, or a 400 saying why not. A body declared as
+        anything but JSON is a 415; one with no (or an empty) Content-Type is read as JSON."""
+        declared = self.request.headers.get("Content-Type", "").strip()
+        if declared and not is_json_media_type(declared):
+            raise UnsupportedMediaType("Content-Type must be application/json (UTF-8)")
         raw = b"".join(self._body_chunks)
         if not raw:
             raise BadRequest("Request body must be a JSON object")
@@ -283,28 +337,59 @@ class BaseHandler(tornado.web.RequestHandler):
 
 
 class NotFoundHandler(BaseHandler):
-    """Unknown URLs: a JSON 404 for every method."""
+    """Unknown URLs: a JSON 404 for every method; if the path names a route once a trailing
+    slash is added, the error says so."""
 
     auth_required = False
     rate_scope = None
 
     async def prepare(self) -> None:
-        raise NotFound("Not found")
+        raise NotFound(self._missing_slash_hint() or "Not found")
+
+    def _missing_slash_hint(self) -> str | None:
+        path = self.request.path
+        if path.endswith("/"):
+            return None
+        candidate = path + "/"
+        for rule in self.application.wildcard_router.rules:
+            matcher = rule.matcher
+            if isinstance(matcher, tornado.routing.PathMatches) and matcher.regex.match(candidate):
+                if not _ECHOABLE_PATH.fullmatch(candidate):
+                    # The pattern instead, e.g. /api/meetings/{id}/.
+                    candidate = route_label(matcher.regex.pattern.removesuffix("$"))
+                return f"Not found. Did you mean {candidate}?"
+        return None
 
 
 class HealthHandler(BaseHandler):
+    """Ready: the database answers and every migration this code expects is applied."""
+
     auth_required = False
     rate_scope = None
 
     async def get(self) -> None:
         try:
-            await health_q.ping(self.db)
+            applied = await health_q.list_applied_migrations(self.db)
         except (ApiError, asyncpg.PostgresError):
             self.write_json({"status": "unavailable"}, status=503)
             return
+        if not EXPECTED_MIGRATIONS <= applied:
+            self.write_json({"status": "migrations_pending"}, status=503)
+            return
+        self.write_json({"status": "ok"})
+
+
+class LivenessHandler(BaseHandler):
+    """Live: the process answers; the database is not asked (a restart would not mend it)."""
+
+    auth_required = False
+    rate_scope = None
+
+    async def get(self) -> None:
         self.write_json({"status": "ok"})
 
 
 ROUTES = [
     (r"/api/health/", HealthHandler),
+    (r"/api/health/live/", LivenessHandler),
 ]

@@ -16,7 +16,7 @@ MAX_CREDITS_PER_TRANSFER = 1_000_000
 
 class BalanceHandler(BaseHandler):
     async def get(self) -> None:
-        account = await credits_q.get_account(self.db, self.user_id)
+        account = await credits_q.get_balance(self.db, self.user_id)
         if account is None:
             # Registration creates the account in the same transaction as the user.
             raise NotFound("Credit account not found")
@@ -48,15 +48,14 @@ class PurchaseHandler(BaseHandler):
                 f"Expected amount {expected:.2f} for {credits_to_purchase} credits.",
             )
         form.validate()
-        self.require_quota("purchase", self.user_id)
-        result = await credits.purchase(
-            self.services,
-            self.user_id,
-            payment_method=payment_method,
-            amount=amount,
-            credits=credits_to_purchase,
-        )
-        self.charge_quota("purchase", self.user_id)
+        with self.quota("purchase", self.user_id):
+            result = await credits.purchase(
+                self.services,
+                self.user_id,
+                payment_method=payment_method,
+                amount=amount,
+                credits=credits_to_purchase,
+            )
         self.write_json(result)
 
 

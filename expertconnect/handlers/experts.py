@@ -49,12 +49,17 @@ class ExpertsHandler(BaseHandler):
         page = self.page(form)
         form.validate()
         if text is None:
-            self.write_page(await experts_q.list_experts(self.db, **filters, **page), page)
+            self.write_page(
+                await experts_q.list_experts(self.db, **filters, viewer_id=self.user_id, **page),
+                page,
+            )
         else:
             # Ranked results are not in id order, so an id cursor cannot page them: with q,
             # before_id is ignored and `limit` takes the best matches.
             self.write_json(
-                await experts_q.search_experts(self.db, text, **filters, limit=page["limit"])
+                await experts_q.search_experts(
+                    self.db, text, **filters, viewer_id=self.user_id, limit=page["limit"]
+                )
             )
 
 
@@ -87,7 +92,9 @@ class FreeSlotsHandler(BaseHandler):
                 f"The window may span at most {WINDOW_MAX.days} days.",
             )
         form.validate()
-        schedule = await experts_q.get_schedule(self.db, user_id, start, end)
+        schedule = await experts_q.get_schedule(
+            self.db, user_id, start, end, viewer_id=self.user_id
+        )
         if schedule is None:
             raise NotFound(USER_NOT_FOUND)
         free = slots.free_slots(

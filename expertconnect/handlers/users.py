@@ -7,6 +7,7 @@ import zoneinfo
 
 import asyncpg
 
+from expertconnect import names
 from expertconnect.actions import accounts
 from expertconnect.db.queries import users as users_q
 from expertconnect.errors import Unauthorized, ValidationError
@@ -20,6 +21,16 @@ PASSWORD_MIN_CHARS, PASSWORD_MAX_BYTES = 8, 72
 NAME_MAX = 150
 BIO_MAX = 2000
 TIMEZONE_MAX = 64  # the longest IANA names are about 30 characters
+INVISIBLE_CHARACTER = (
+    "Invisible, control and text-direction characters are not allowed (found U+{code:04X})."
+)
+EMAIL_MIXED_SCRIPTS = (
+    "Letters of different scripts (such as Latin and Cyrillic) cannot be mixed before the @ "
+    "or within one part of the domain."
+)
+# An expert's price per hour of meeting; the cap keeps a day-long meeting's price far from the
+# bounds of a credit balance.
+CREDITS_PER_HOUR_MAX = 100_000
 TIMEZONE_UNKNOWN = 'Unknown time zone. Use an IANA name such as "Europe/Berlin" or "UTC".'
 
 
@@ -47,6 +58,24 @@ def _password(form: Form) -> str | None:
     return None
 
 
+def _name(form: Form, field: str, *, max_length: int) -> str | None:
+    """A username or email as it is stored: NFKC, so fullwidth letters, ligatures and other
+    compatibility forms become the plain letters they stand for. Invisible and
+    direction-control characters are refused: they make different names look the same."""
+    value = form.string(field, max_length=max_length)
+    if value is None:
+        return None
+    hidden = names.invisible_character(value)
+    if hidden is not None:
+        form.error(field, INVISIBLE_CHARACTER.format(code=ord(hidden)))
+        return None
+    value = names.display_form(value)
+    if len(value) > max_length:  # NFKC can lengthen a name: "ﬃ" is three letters
+        form.error(field, f"Ensure this field has no more than {max_length} characters.")
+        return None
+    return value
+
+
 def _timezone(form: Form) -> str | None:
     """An IANA time zone name (e.g. "Europe/Berlin"), as zoneinfo knows it."""
     name = form.string("timezone", required=False, max_length=TIMEZONE_MAX)
@@ -68,16 +97,17 @@ class RegisterHandler(BaseHandler):
 
     async def post(self) -> None:
         form = self.form()
-        username = form.string("username", max_length=150)
+        username = _name(form, "username", max_length=150)
         if username is not None:
             form.check(
                 bool(USERNAME_RE.match(username)),
                 "username",
                 "Enter a valid username: 3-150 letters, digits and @.+-_ only.",
             )
-        email = form.string("email", max_length=254)
+        email = _name(form, "email", max_length=254)
         if email is not None:
             form.check(bool(EMAIL_RE.match(email)), "email", "Enter a valid email address.")
+            form.check(not names.email_mixes_scripts(email), "email", EMAIL_MIXED_SCRIPTS)
         password = _password(form)
         first_name = form.string(
             "first_name", required=False, max_length=NAME_MAX, allow_blank=True, default=""
@@ -87,16 +117,15 @@ class RegisterHandler(BaseHandler):
         )
         form.validate()
         # Each account comes with free credits: cap how many one address can open.
-        self.require_quota("registration", self.client_address)
-        payload = await accounts.register(
-            self.services,
-            username=username,
-            email=email,
-            password=password,
-            first_name=first_name,
-            last_name=last_name,
-        )
-        self.charge_quota("registration", self.client_address)
+        with self.quota("registration", self.client_address):
+            payload = await accounts.register(
+                self.services,
+                username=username,
+                email=email,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+            )
         self.write_json(payload, status=201)
 
 
@@ -110,14 +139,19 @@ class LoginHandler(BaseHandler):
         password = _password(form)
         form.validate()
         # Failed logins also count per target username, so that many addresses cannot
-        # brute-force one account; a locked-out attempt costs no bcrypt.
-        account_key = username.lower()
-        self.require_quota("login_failures", account_key)
+        # brute-force one account; a locked-out attempt costs no bcrypt. A failure is reserved
+        # before the password check and given back when the login succeeds (or never reached
+        # the check), so concurrent guesses cannot all pass a lockout that is not yet charged.
+        account_key = names.lookup_key(username)
+        self.take_quota("login_failures", account_key)
         try:
             payload = await accounts.login(self.services, username=username, password=password)
         except Unauthorized:
-            self.charge_quota("login_failures", account_key)
+            raise  # a wrong password keeps the failure it reserved
+        except BaseException:
+            self.refund_quota("login_failures", account_key)
             raise
+        self.refund_quota("login_failures", account_key)
         self.write_json(payload)
 
 
@@ -132,7 +166,7 @@ class MeHandler(BaseHandler):
         self.write_json(self.current_user)
 
     async def put(self) -> None:
-        # Only these five are the user's to set; id, username, email and the rest are ignored.
+        # Only these six are the user's to set; id, username, email and the rest are ignored.
         form = self.form()
         fields = {
             "first_name": form.string(
@@ -144,6 +178,9 @@ class MeHandler(BaseHandler):
             "bio": form.string("bio", required=False, max_length=BIO_MAX, allow_blank=True),
             "profile_picture": form.url("profile_picture", required=False),
             "timezone": _timezone(form),
+            "credits_per_hour": form.integer(
+                "credits_per_hour", required=False, min_value=0, max_value=CREDITS_PER_HOUR_MAX
+            ),
         }
         form.validate()
         try:

@@ -45,6 +45,9 @@ class Hub:
     def connected_users(self) -> int:
         return len(self._sockets)
 
+    def socket_count(self) -> int:
+        return sum(len(sockets) for sockets in self._sockets.values())
+
     def close_token(self, user_id: int, jti, code: int = 4401, reason: str = "Logged out") -> int:
         """Close every socket of the user that authenticated with token `jti`."""
         doomed = [s for s in self.sockets_of(user_id) if s.token_jti == jti]

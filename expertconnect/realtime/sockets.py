@@ -19,8 +19,9 @@ from expertconnect.actions import messages as messages_actions
 from expertconnect.auth import InvalidToken
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import ApiError, ValidationError
+from expertconnect.errors import NO_CREDENTIALS, ApiError, ValidationError
 from expertconnect.handlers.base import log_failure
+from expertconnect.observability import RequestContextHandler
 from expertconnect.realtime import events
 from expertconnect.realtime.events import Event
 from expertconnect.services import Services
@@ -37,7 +38,7 @@ CLOSE_TOO_SLOW = 4408
 REPLAY_PAGE = 500
 
 
-class EventSocket(tornado.websocket.WebSocketHandler):
+class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
     """Base of the three endpoints. Subclasses say which event types they carry."""
 
     event_types: tuple[str, ...] = ()
@@ -68,6 +69,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         # Until the upgrade this is an HTTP endpoint like the others (see finish()).
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Request-ID", self.request_id)
 
     def _refuse(self, status: int, message: str) -> None:
         self.set_status(status)
@@ -105,8 +107,11 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             return None
 
     async def get(self, *args, **kwargs) -> None:
+        token = (self._query_text("token") or "").strip()
+        if not token:
+            return self._refuse(401, NO_CREDENTIALS)  # REST's answer to a missing token
         try:
-            claims = self.services.tokens.decode(self._query_text("token") or "")
+            claims = self.services.tokens.decode(token)
         except InvalidToken:
             return self._refuse(401, "Invalid or expired token")
         try:
@@ -114,6 +119,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             if user is None:
                 return self._refuse(401, "Invalid or expired token")
             self.user_id, self.claims, self.user = claims.user_id, claims, user
+            self.request_context.user_id = claims.user_id
             await self.prepare_socket(*args)
         except ApiError as exc:
             return self._refuse(exc.status, exc.message)
@@ -183,6 +189,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             return True
         self.last_seq = event.seq
         if self.wants(event.event_type, event.peer_id):
+            self.services.metrics.events_pushed.inc()
             return self._send(event.frame())
         return True
 
@@ -218,6 +225,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
             )
             if after is not None and (after < page["purged_through"] or after > page["head"]):
                 self._send(events.resync_required_frame())
+                self.services.metrics.resync_required.inc()
                 after = None
             if after is None:
                 self.last_seq = page["head"]
@@ -228,6 +236,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
                         frame["event_id"] = seq
                         if not self._send(frame):
                             return
+                        self.services.metrics.events_replayed.inc()
                     if len(page["events"]) < REPLAY_PAGE:
                         break
                     last = page["events"][-1][0]
@@ -297,6 +306,7 @@ class ChatSocket(EventSocket):
             return
         decision = self.services.limiters["default"].hit(self.user_id)
         if not decision.allowed:
+            self.services.metrics.rate_limited.labels("default").inc()
             self._send(
                 events.error_frame(f"Rate limit exceeded; retry in {decision.retry_after} s")
             )

@@ -1,1 +1,2 @@
-"""Security tests, endpoint by endpoint, against the running server (see helpers.py)."""
+"""Security tests, endpoint by endpoint, against the running server (see probes.py; what every
+test shares is in ../helpers.py)."""

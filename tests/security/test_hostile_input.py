@@ -2,13 +2,14 @@
 JSON objects, values of the wrong type or size, impossible dates, bad URLs and bad query
 parameters. Always a 400 in the API's JSON shape, never a 500, and nothing stored."""
 
+import datetime as dt
 import json
 import uuid
 from types import SimpleNamespace
 
 import pytest
 
-from .helpers import assert_json_error, at, raw, register
+from .probes import assert_json_error, at, raw, register, snapshot
 
 INT64 = 2**63
 
@@ -42,7 +43,8 @@ def actors(server):
         },
     )
     call(b, "PATCH", f"/api/meetings/{meeting['id']}/update_status/", {"status": "confirmed"})
-    call(b, "PATCH", f"/api/meetings/{meeting['id']}/update_status/", {"status": "completed"})
+    # The requester completes: the expert may not before the meeting has started.
+    call(a, "PATCH", f"/api/meetings/{meeting['id']}/update_status/", {"status": "completed"})
     call(b, "POST", "/api/messages/", {"receiver_id": a.id, "content": "hello"})
     notification = call(a, "GET", "/api/notifications/")[0]
     return SimpleNamespace(
@@ -516,19 +518,110 @@ def test_an_id_no_row_can_have_is_the_not_found_answer(actors, route):
             assert assert_json_error(r, 404) == {"error": message}, bad
 
 
-def test_content_types_other_than_json_are_still_read_as_json_or_refused(actors):
-    for content_type in (
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "multipart/form-data; boundary=x",
-        "application/xml",
-    ):
+# ------------------------------------------------------------------ what a body is declared as
+NOT_JSON = [
+    "text/plain",
+    "text/plain; charset=utf-8",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/xml",
+    "text/json",
+    "application/jsonp",
+    "application/json; charset=latin-1",
+    "application/json, text/plain",
+]
+WRONG_TYPE = {"error": "Content-Type must be application/json (UTF-8)"}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_valid_body_declared_as_something_else_is_a_415_and_changes_nothing(actors, endpoint, db):
+    method, path, body = request_for(actors, endpoint)
+    before = snapshot(db, actors.a, actors.b)
+    for content_type in NOT_JSON:
         r = raw(
             actors.url,
-            "PUT",
-            "/api/users/me/",
+            method,
+            path,
             token=actors.a.token,
-            body=b"<bio>x</bio>",
+            body=body,
             headers={"Content-Type": content_type},
         )
-        assert_json_error(r, 400)
+        assert assert_json_error(r, 415) == WRONG_TYPE, content_type
+    assert snapshot(db, actors.a, actors.b) == before
+    if endpoint == "register":
+        username = json.loads(body)["username"]
+        assert db.fetchval("SELECT count(*) FROM users WHERE username = $1", username) == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "",
+        "application/json",
+        "application/json; charset=utf-8",
+        'Application/JSON; Charset="UTF-8"',
+        "application/merge-patch+json",
+        "application/vnd.api+json; charset=utf-8",
+    ],
+)
+def test_json_and_undeclared_bodies_are_read(actors, content_type):
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    r = raw(
+        actors.url,
+        "PUT",
+        "/api/users/me/",
+        token=actors.a.token,
+        body=b'{"bio": "declared as JSON"}',
+        headers=headers,
+    )
+    assert r.status == 200 and r.json["bio"] == "declared as JSON", r.text
+
+
+def test_an_endpoint_without_a_body_ignores_what_it_is_declared_as(actors):
+    for content_type in NOT_JSON:
+        r = raw(
+            actors.url,
+            "GET",
+            "/api/credits/balance/",
+            token=actors.a.token,
+            body=b"ignored",
+            headers={"Content-Type": content_type},
+        )
+        assert r.status == 200, (content_type, r.text)
+
+
+# ------------------------------------------------------------------ numbers JSON does not have
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_nan_and_infinity_are_refused_for_what_they_are(actors, endpoint):
+    method, path, _ = request_for(actors, endpoint)
+    for body in (
+        BAD_BODIES["NaN"],
+        BAD_BODIES["Infinity"],
+        BAD_BODIES["-Infinity"],
+        b'{"status": "cancelled", "nested": [1, {"deep": -Infinity}]}',
+    ):
+        r = send(actors, method, path, body)
+        assert assert_json_error(r, 400) == {"error": "NaN and Infinity are not valid JSON numbers"}
+
+
+# ------------------------------------------------------------------ years the wire can write
+@pytest.mark.parametrize(
+    "day,day_of_week", [("0002-01-05", 6), ("0999-12-27", 5), ("2027-03-20", 6)]
+)
+def test_timestamps_are_written_with_four_digit_years(api, make_user, day, day_of_week):
+    """GET /api/users/{id}/slots/ echoes instants of the window asked for: years before 1000
+    come back zero-padded (ISO 8601), never as "2-01-05T09:00:00Z"."""
+    expert = make_user()
+    r = api(
+        "POST",
+        "/api/user-availability/",
+        token=expert.token,
+        json={"day_of_week": day_of_week, "start_time": "09:00", "end_time": "10:00"},
+    )
+    assert r.status == 201, r.text
+    start = dt.date.fromisoformat(day)
+    window = f"from={day}T00:00:00Z&to={start + dt.timedelta(days=1)}T00:00:00Z"
+    r = api("GET", f"/api/users/{expert.id}/slots/?{window}", token=expert.token)
+    assert r.status == 200, r.text
+    assert r.json == [{"start": f"{day}T09:00:00Z", "end": f"{day}T10:00:00Z"}]

@@ -6,9 +6,9 @@ import json
 
 import jwt
 import pytest
-from conftest import JWT_SECRET, recv
+from helpers import JWT_SECRET, recv
 
-from .helpers import (
+from .probes import (
     assert_json_error,
     assert_no_leak,
     at,

@@ -2,9 +2,9 @@
 flags, timestamps) are ignored by PUT /api/users/me/ and every POST and PATCH."""
 
 import pytest
-from conftest import PASSWORD
+from helpers import PASSWORD
 
-from .helpers import at, book, meeting_in, snapshot
+from .probes import at, book, meeting_in, snapshot
 
 LONG_AGO = "2001-01-01T00:00:00Z"
 
@@ -262,6 +262,16 @@ def test_mark_read_and_mark_all_read_touch_only_the_callers_rows(api, db, make_u
         json={**server_owned(victim.id), "with_user": friend.id, "receiver_id": victim.id},
     )
     assert r.status == 200 and r.json["marked_read"] == 1
+    # Reading the conversation read its notification too: one more for mark_all_read.
+    assert (
+        api(
+            "POST",
+            "/api/messages/",
+            token=friend.token,
+            json={"receiver_id": user.id, "content": "for the user, again"},
+        ).status
+        == 201
+    )
     r = api(
         "POST", "/api/notifications/mark_all_read/", token=user.token, json=server_owned(victim.id)
     )
@@ -357,7 +367,12 @@ def test_a_transfer_moves_credits_from_the_caller_to_the_meetings_expert(
             [requester.id, expert.id],
         )
     )
-    assert balances == {requester.id: 0, expert.id: 2}
+    # The meeting is pending: the credit is held on it for the expert, nobody else's.
+    assert balances == {requester.id: 0, expert.id: 1}
+    held = db.fetchrow(
+        "SELECT paid_credits, payment_status FROM meetings WHERE id = $1", meeting["id"]
+    )
+    assert tuple(held) == (1, "held")
     assert snapshot(db, victim) == victim_before
 
 

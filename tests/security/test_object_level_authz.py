@@ -5,9 +5,9 @@ what a missing id answers and changes nothing; only the requester can pay for a 
 from types import SimpleNamespace
 
 import pytest
-from conftest import no_frame, recv
+from helpers import no_frame, recv
 
-from .helpers import book, meeting_in, raw, snapshot
+from .probes import book, meeting_in, raw, snapshot
 
 MISSING_ID = 2**62  # a valid id that no row has
 
@@ -17,7 +17,7 @@ def world(api, make_user):
     owner, other, stranger = make_user(), make_user(), make_user()
     pending = book(api, owner, other)
     completed = meeting_in(api, owner, other, "completed")
-    # Moving `completed` notified the owner (meeting_confirmed, meeting_completed).
+    # Moving `completed` notified the owner (meeting_confirmed; the owner completed it).
     notes = api("GET", "/api/notifications/", token=owner.token).json
     assert notes, "the owner should have notifications"
     skill = api(
@@ -302,4 +302,5 @@ def test_only_the_requester_can_pay_for_a_meeting(api, db, world):
             [requester.id, expert.id],
         )
     }
-    assert balances == {requester.id: 0, expert.id: 7}
+    # Pending: the credit is held on the meeting, not yet the expert's.
+    assert balances == {requester.id: 0, expert.id: 6}

@@ -33,6 +33,22 @@ async def get_account(conn, user_id: int) -> dict | None:
     return dict(row) if row else None
 
 
+async def get_balance(conn, user_id: int) -> dict | None:
+    """The account with `held`, the credits the user paid that wait on meetings, and
+    `incoming`, the credits held for the user as an expert (the partial indexes
+    meetings_requester_held_idx and meetings_expert_held_idx)."""
+    row = await conn.fetchrow(
+        f"""SELECT {_ACCOUNT_COLUMNS},
+                   (SELECT coalesce(sum(paid_credits), 0) FROM meetings
+                    WHERE requester_id = $1 AND payment_status = 'held')::bigint AS held,
+                   (SELECT coalesce(sum(paid_credits), 0) FROM meetings
+                    WHERE expert_id = $1 AND payment_status = 'held')::bigint AS incoming
+            FROM credit_accounts WHERE user_id = $1""",
+        user_id,
+    )
+    return dict(row) if row else None
+
+
 async def lock_accounts(conn, user_ids: list[int]) -> list[dict]:
     """Row-lock the accounts of `user_ids` in ascending user_id order (LockRows runs above the
     Sort), so two transfers between the same pair, in either direction, cannot deadlock."""
@@ -137,13 +153,27 @@ async def insert_payment(
 
 
 async def get_meeting_for_payment(conn, meeting_id: int, user_id: int) -> dict | None:
-    """The meeting if `user_id` takes part in it, share-locked so that its status cannot change
-    (e.g. to cancelled) until the paying transaction ends."""
+    """The meeting if `user_id` takes part in it, row-locked until the paying transaction ends:
+    its status cannot change (e.g. to cancelled, refunding what is held) and payments to it
+    take turns, each judged against the price on what the previous one left."""
     row = await conn.fetchrow(
-        """SELECT id, title, requester_id, expert_id, status FROM meetings
+        """SELECT id, title, requester_id, expert_id, status, price_credits, paid_credits,
+                  payment_status
+           FROM meetings
            WHERE id = $1 AND (requester_id = $2 OR expert_id = $2)
-           FOR SHARE""",
+           FOR NO KEY UPDATE""",
         meeting_id,
         user_id,
     )
     return dict(row) if row else None
+
+
+async def update_meeting_paid(conn, meeting_id: int, amount: int, payment_status: str) -> None:
+    """Count a payment of `amount` on the meeting, now `payment_status` (held or released)."""
+    await conn.execute(
+        """UPDATE meetings SET paid_credits = paid_credits + $2, payment_status = $3
+           WHERE id = $1""",
+        meeting_id,
+        amount,
+        payment_status,
+    )

@@ -14,7 +14,7 @@ from expertconnect.db.queries import NO_CURSOR
 # trips, and no card work for rows that the LIMIT drops.
 _CARD_COLUMNS = """u.id, u.username, u.first_name, u.last_name, u.bio, u.profile_picture,
                    u.timezone, sk.skills, rv.average_rating, rv.review_count,
-                   mt.completed_meetings"""
+                   mt.completed_meetings, u.credits_per_hour"""
 
 _CARD_JOINS = """
     CROSS JOIN LATERAL (
@@ -33,8 +33,11 @@ _CARD_JOINS = """
 
 # The filters shared by both lists. $1 category id, $2 minimum average rating (compared as
 # shown, rounded to 2 decimals), $3 an instant the expert must be free at: inside their weekly
-# hours read in their own time zone, and in no pending or confirmed meeting (as expert or as
-# requester). NULL means "no filter"; OR stops at a true `IS NULL`, so no subquery runs then.
+# hours read in their own time zone, in none of their confirmed meetings (as expert or as
+# requester: user_busy_intervals, through its gist index), and in none of the searcher's ($6)
+# own pending requests that involve them. Other people's pending requests do not count: a
+# stranger's request must not hide an expert from everyone else. NULL means "no filter"; OR
+# stops at a true `IS NULL`, so no subquery runs then.
 _EXPERT_FILTERS = """
     EXISTS (SELECT 1 FROM user_skills s
             WHERE s.user_id = u.id AND ($1::bigint IS NULL OR s.category_id = $1))
@@ -46,11 +49,11 @@ _EXPERT_FILTERS = """
                   AND a.day_of_week = extract(dow FROM $3 AT TIME ZONE u.timezone)
                   AND a.start_time <= ($3 AT TIME ZONE u.timezone)::time
                   AND a.end_time > ($3 AT TIME ZONE u.timezone)::time)
+        AND NOT EXISTS (SELECT 1 FROM user_busy_intervals b
+                        WHERE b.user_id = u.id AND b.during @> $3::timestamptz)
         AND NOT EXISTS (SELECT 1 FROM meetings m
-                        WHERE m.expert_id = u.id AND m.status IN ('pending', 'confirmed')
-                          AND m.scheduled_start <= $3 AND m.scheduled_end > $3)
-        AND NOT EXISTS (SELECT 1 FROM meetings m
-                        WHERE m.requester_id = u.id AND m.status IN ('pending', 'confirmed')
+                        WHERE m.requester_id = $6 AND m.status = 'pending'
+                          AND u.id IN (m.expert_id, m.requester_id)
                           AND m.scheduled_start <= $3 AND m.scheduled_end > $3)))"""
 
 
@@ -66,10 +69,12 @@ async def list_experts(
     category_id: int | None,
     min_rating: float | None,
     available_at: dt.datetime | None,
+    viewer_id: int,
     limit: int,
     before_id: int | None,
 ) -> list[dict]:
-    """Users with at least one skill, newest first: a backward walk of users_pkey."""
+    """Users with at least one skill, newest first: a backward walk of users_pkey. `viewer_id`
+    is the searcher (their own pending requests count as taken time)."""
     rows = await conn.fetch(
         f"""WITH hits AS (
                 SELECT u.id FROM users u
@@ -84,6 +89,7 @@ async def list_experts(
         available_at,
         before_id or NO_CURSOR,
         limit,
+        viewer_id,
     )
     return [_card(r) for r in rows]
 
@@ -95,6 +101,7 @@ async def search_experts(
     category_id: int | None,
     min_rating: float | None,
     available_at: dt.datetime | None,
+    viewer_id: int,
     limit: int,
 ) -> list[dict]:
     """Users with at least one skill whose search document (skills, names, bio) matches the
@@ -127,6 +134,7 @@ async def search_experts(
         available_at,
         text,
         limit,
+        viewer_id,
     )
     return [_card(r) for r in rows]
 
@@ -154,29 +162,37 @@ async def list_reviews_received(conn, user_id: int, *, limit: int) -> list[dict]
     return [dict(r) for r in rows]
 
 
-async def get_schedule(conn, user_id: int, start: dt.datetime, end: dt.datetime) -> dict | None:
+async def get_schedule(
+    conn, user_id: int, start: dt.datetime, end: dt.datetime, *, viewer_id: int
+) -> dict | None:
     """What free slots are made of, in one round trip: the user's time zone, weekly hours
-    [(day_of_week, start_time, end_time)] and the [(start, end)] of their pending and confirmed
-    meetings (as expert or requester) that overlap [start, end). None if there is no such user.
-    Each side of the meetings UNION ALL is found through its (expert_id|requester_id, id) index."""
+    [(day_of_week, start_time, end_time)] and the busy [(start, end)] that overlap [start, end).
+    None if there is no such user.
+
+    Busy is what `viewer_id` may rely on: the user's confirmed meetings, as expert or requester
+    (user_busy_intervals, through its gist index), plus the viewer's own pending requests that
+    the user takes part in (meetings_requester_pending_idx), so a requester does not ask twice
+    for the same time. Nobody else's pending requests count: a stranger's request must not
+    blank an expert's calendar for everyone."""
     row = await conn.fetchrow(
         """SELECT u.timezone,
                   ARRAY(SELECT ROW(a.day_of_week, a.start_time, a.end_time)
                         FROM user_availability a WHERE a.user_id = u.id
                         ORDER BY a.day_of_week, a.start_time) AS weekly,
-                  ARRAY(SELECT ROW(m.scheduled_start, m.scheduled_end)
-                        FROM meetings m
-                        WHERE m.expert_id = u.id AND m.status IN ('pending', 'confirmed')
-                          AND m.scheduled_start < $3 AND m.scheduled_end > $2
+                  ARRAY(SELECT ROW(lower(b.during), upper(b.during))
+                        FROM user_busy_intervals b
+                        WHERE b.user_id = u.id AND b.during && tstzrange($2, $3)
                         UNION ALL
                         SELECT ROW(m.scheduled_start, m.scheduled_end)
                         FROM meetings m
-                        WHERE m.requester_id = u.id AND m.status IN ('pending', 'confirmed')
+                        WHERE m.requester_id = $4 AND m.status = 'pending'
+                          AND u.id IN (m.expert_id, m.requester_id)
                           AND m.scheduled_start < $3 AND m.scheduled_end > $2) AS busy
            FROM users u WHERE u.id = $1""",
         user_id,
         start,
         end,
+        viewer_id,
     )
     if row is None:
         return None

@@ -1,5 +1,7 @@
-"""The database liveness probe."""
+"""The database readiness probe."""
 
 
-async def ping(conn) -> None:
-    await conn.fetchval("SELECT 1")
+async def list_applied_migrations(conn) -> frozenset[str]:
+    """Names of the applied migrations; answering at all shows the database is reachable."""
+    rows = await conn.fetch("SELECT name FROM schema_migrations")
+    return frozenset(r["name"] for r in rows)

@@ -6,12 +6,13 @@ import datetime as dt
 
 from expertconnect.db.queries import NO_CURSOR
 
-# The spec's meeting fields; `m` is meetings, `r` the requester, `e` the expert, `c` the category.
+# The spec's meeting fields and the price; `m` is meetings, `r` the requester, `e` the expert,
+# `c` the category.
 _MEETING_FIELDS = """m.id, m.title, m.description,
     m.requester_id, user_display_name(r) AS requester_name,
     m.expert_id, user_display_name(e) AS expert_name,
     m.status, m.category_id, c.name AS category_name,
-    m.scheduled_start, m.scheduled_end, m.created_at"""
+    m.scheduled_start, m.scheduled_end, m.created_at, m.price_credits"""
 _MEETING_JOINS = """JOIN users r ON r.id = m.requester_id
     JOIN users e ON e.id = m.expert_id
     JOIN categories c ON c.id = m.category_id"""
@@ -28,11 +29,17 @@ async def insert_meeting(
     scheduled_start: dt.datetime,
     scheduled_end: dt.datetime,
 ) -> dict:
+    """The meeting, priced at the expert's credits_per_hour x its duration in hours, rounded up
+    (NULL when the expert has no price); the price never changes afterwards."""
     row = await conn.fetchrow(
         f"""WITH m AS (
                 INSERT INTO meetings (title, description, requester_id, expert_id, category_id,
-                                      scheduled_start, scheduled_end)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                      scheduled_start, scheduled_end, price_credits)
+                VALUES ($1, $2, $3, $4, $5, $6, $7,
+                        (SELECT ceil(u.credits_per_hour
+                                     * extract(epoch FROM $7::timestamptz - $6::timestamptz)
+                                     / 3600)::bigint
+                         FROM users u WHERE u.id = $4 AND u.credits_per_hour > 0))
                 RETURNING *)
             SELECT {_MEETING_FIELDS} FROM m {_MEETING_JOINS}""",
         title,
@@ -72,9 +79,11 @@ async def fits_availability(conn, expert_id: int, start: dt.datetime, end: dt.da
 
 
 async def get_meeting_for_participant(conn, meeting_id: int, user_id: int) -> dict | None:
-    """The meeting, if `user_id` is its requester or expert; None for everyone else."""
+    """The meeting with what was paid for it, if `user_id` is its requester or expert; None for
+    everyone else."""
     row = await conn.fetchrow(
-        f"""SELECT {_MEETING_FIELDS} FROM meetings m {_MEETING_JOINS}
+        f"""SELECT {_MEETING_FIELDS}, m.paid_credits, m.payment_status
+            FROM meetings m {_MEETING_JOINS}
             WHERE m.id = $1 AND $2 IN (m.requester_id, m.expert_id)""",
         meeting_id,
         user_id,
@@ -86,7 +95,8 @@ async def get_meeting_for_update(conn, meeting_id: int, user_id: int) -> dict | 
     """Row-locks the meeting until commit, if `user_id` takes part in it; a concurrent change
     waits here and then reads the committed status."""
     row = await conn.fetchrow(
-        """SELECT id, title, status, requester_id, expert_id, scheduled_start, created_at
+        """SELECT id, title, status, requester_id, expert_id, scheduled_start, created_at,
+                  paid_credits, payment_status
            FROM meetings
            WHERE id = $1 AND $2 IN (requester_id, expert_id)
            FOR UPDATE""",
@@ -102,7 +112,8 @@ async def lock_participants(conn, user_ids: list[int]) -> None:
     the second then meets the first's committed row in the exclusion constraint (a clean
     ExclusionViolationError) instead of both finding each other's uncommitted row and waiting
     on each other (a deadlock, see PostgreSQL's execIndexing.c). NO KEY UPDATE does not block
-    the foreign-key checks of other writers."""
+    the foreign-key checks of other writers. Booking locks the requester alone, so that one
+    person's concurrent bookings count their open requests in turn."""
     await conn.execute(
         """SELECT id FROM users WHERE id = ANY($1::bigint[])
            ORDER BY id
@@ -111,26 +122,45 @@ async def lock_participants(conn, user_ids: list[int]) -> None:
     )
 
 
-async def update_status(conn, meeting_id: int, *, from_status: str, to_status: str) -> dict | None:
-    """Move the meeting from `from_status` to `to_status`; None if it is no longer in
+async def count_open_requests(conn, requester_id: int, *, up_to: int) -> int:
+    """The requester's pending requests, counted no further than `up_to` (the cap: the work
+    stays bounded whatever the count), through meetings_requester_pending_idx."""
+    return await conn.fetchval(
+        """SELECT count(*) FROM (
+               SELECT 1 FROM meetings
+               WHERE requester_id = $1 AND status = 'pending'
+               LIMIT $2) open_requests""",
+        requester_id,
+        up_to,
+    )
+
+
+async def update_status(
+    conn, meeting_id: int, *, from_status: str, to_status: str, payment_status: str
+) -> dict | None:
+    """Move the meeting from `from_status` to `to_status`, and its payment to `payment_status`
+    in the same statement (meetings_payment_status_check); None if it is no longer in
     `from_status` (somebody else changed it first)."""
     row = await conn.fetchrow(
-        """UPDATE meetings SET status = $3, updated_at = now()
+        """UPDATE meetings SET status = $3, payment_status = $4, updated_at = now()
            WHERE id = $1 AND status = $2
            RETURNING id, status, updated_at""",
         meeting_id,
         from_status,
         to_status,
+        payment_status,
     )
     return dict(row) if row else None
 
 
 async def update_expired_to_cancelled(conn, *, ttl_hours: int, batch: int) -> list[dict]:
     """Cancel up to `batch` pending requests that reached their start, or were made more than
-    `ttl_hours` ago, and return them. Rows locked by anyone else (a user confirming it right
-    now, another process expiring it) are skipped, never waited for: each row is expired by one
-    transaction only, and a concurrent confirmation either wins or finds it cancelled. Found
-    through the partial indexes meetings_pending_scheduled_start_idx and _created_at_idx."""
+    `ttl_hours` ago, and return them with `held`, the credits held for each (now refunded: the
+    caller must pay them back in the same transaction). Rows locked by anyone else (a user
+    confirming it right now, another process expiring it) are skipped, never waited for: each
+    row is expired by one transaction only, and a concurrent confirmation either wins or finds
+    it cancelled. Found through the partial indexes meetings_pending_scheduled_start_idx and
+    _created_at_idx."""
     rows = await conn.fetch(
         """WITH due AS (
                SELECT id FROM meetings
@@ -139,10 +169,65 @@ async def update_expired_to_cancelled(conn, *, ttl_hours: int, batch: int) -> li
                       OR created_at <= now() - make_interval(hours => $1))
                LIMIT $2
                FOR UPDATE SKIP LOCKED)
-           UPDATE meetings m SET status = 'cancelled', updated_at = now()
+           UPDATE meetings m SET status = 'cancelled', updated_at = now(),
+                  payment_status = CASE m.payment_status WHEN 'held' THEN 'refunded'
+                                                         ELSE m.payment_status END
            FROM due WHERE m.id = due.id
-           RETURNING m.id, m.title, m.requester_id, m.expert_id""",
+           RETURNING m.id, m.title, m.requester_id, m.expert_id,
+                     CASE m.payment_status WHEN 'refunded' THEN m.paid_credits ELSE 0 END
+                         AS held""",
         ttl_hours,
+        batch,
+    )
+    return [dict(row) for row in rows]
+
+
+async def update_due_to_completed(conn, *, after_hours: int, batch: int) -> list[dict]:
+    """Complete up to `batch` confirmed meetings that ended at least `after_hours` ago and return
+    them with `held`, the credits held for each (now released: the caller must pay them to the
+    expert in the same transaction). Claimed with SKIP LOCKED, as the expiry: a participant
+    changing the meeting right now, or another process's sweep, is skipped, never waited for,
+    and whoever holds the row decides. Found through meetings_confirmed_scheduled_end_idx."""
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT id FROM meetings
+               WHERE status = 'confirmed'
+                 AND scheduled_end <= now() - make_interval(hours => $1)
+               ORDER BY scheduled_end
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+           UPDATE meetings m SET status = 'completed', updated_at = now(),
+                  payment_status = CASE m.payment_status WHEN 'held' THEN 'released'
+                                                         ELSE m.payment_status END
+           FROM due WHERE m.id = due.id
+           RETURNING m.id, m.title, m.requester_id, m.expert_id,
+                     CASE m.payment_status WHEN 'released' THEN m.paid_credits ELSE 0 END
+                         AS held""",
+        after_hours,
+        batch,
+    )
+    return [dict(row) for row in rows]
+
+
+async def update_due_reminders(conn, *, minutes: int, batch: int) -> list[dict]:
+    """Claim up to `batch` confirmed meetings that start within `minutes` and were never
+    reminded of: reminded_at is set once, in the transaction that writes the reminders, so each
+    meeting is reminded of once whatever the number of processes or restarts. A meeting
+    confirmed inside the window is found by the next sweep; one that has started is not
+    reminded of any more. Found through meetings_confirmed_unreminded_start_idx."""
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT id FROM meetings
+               WHERE status = 'confirmed' AND reminded_at IS NULL
+                 AND scheduled_start > now()
+                 AND scheduled_start <= now() + make_interval(mins => $1)
+               ORDER BY scheduled_start
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+           UPDATE meetings m SET reminded_at = now()
+           FROM due WHERE m.id = due.id
+           RETURNING m.id, m.title, m.requester_id, m.expert_id, m.scheduled_start""",
+        minutes,
         batch,
     )
     return [dict(row) for row in rows]

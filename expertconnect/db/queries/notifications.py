@@ -107,3 +107,20 @@ async def count_unread(conn, user_id: int) -> int:
     return await conn.fetchval(
         "SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT is_read", user_id
     )
+
+
+async def update_read_for_conversation(conn, reader_id: int, sender_id: int) -> list[dict]:
+    """Mark read the reader's unread new_message notifications about messages `sender_id` sent
+    them (reading a conversation reads its notifications too); returns them, oldest first.
+    The reader's unread notifications come from notifications_user_id_unread_idx, each
+    message by its primary key."""
+    rows = await conn.fetch(
+        f"""UPDATE notifications n SET is_read = true, updated_at = now()
+            FROM messages m
+            WHERE n.user_id = $1 AND NOT n.is_read AND n.notification_type = 'new_message'
+              AND m.id = n.related_id AND m.sender_id = $2 AND m.receiver_id = $1
+            RETURNING {", ".join(f"n.{c}" for c in NOTIFICATION_COLUMNS.split(", "))}""",
+        reader_id,
+        sender_id,
+    )
+    return sorted((dict(row) for row in rows), key=lambda n: n["id"])

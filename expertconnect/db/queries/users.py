@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from expertconnect import names
+
 _PROFILE_COLUMNS = (
-    "id, username, email, first_name, last_name, bio, profile_picture, date_joined, timezone"
+    "id, username, email, first_name, last_name, bio, profile_picture, date_joined, timezone, "
+    "credits_per_hour"
 )
 
 
@@ -27,10 +30,11 @@ async def get_user(conn, user_id: int) -> dict | None:
 
 
 async def get_login(conn, username: str) -> dict | None:
-    """The account and its password hash, by case-insensitive username."""
+    """The account and its password hash, by username in its normalized form (NFKC, case
+    folded: names.lookup_key), never PostgreSQL's lower(), which folds differently."""
     row = await conn.fetchrow(
-        f"SELECT {_PROFILE_COLUMNS}, password_hash FROM users WHERE lower(username) = lower($1)",
-        username,
+        f"SELECT {_PROFILE_COLUMNS}, password_hash FROM users WHERE username_normalized = $1",
+        names.lookup_key(username),
     )
     return dict(row) if row else None
 
@@ -42,15 +46,20 @@ async def exists_user(conn, user_id: int) -> bool:
 async def insert_user(
     conn, *, username: str, email: str, password_hash: str, first_name: str, last_name: str
 ) -> dict:
+    """`username` and `email` as they will be shown; their compared forms are derived here, so
+    no caller can store one without the other."""
     row = await conn.fetchrow(
-        f"""INSERT INTO users (username, email, password_hash, first_name, last_name)
-            VALUES ($1, $2, $3, $4, $5)
+        f"""INSERT INTO users (username, email, password_hash, first_name, last_name,
+                               username_normalized, email_normalized)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             RETURNING {_PROFILE_COLUMNS}""",
         username,
         email,
         password_hash,
         first_name,
         last_name,
+        names.lookup_key(username),
+        names.lookup_key(email),
     )
     return dict(row)
 
@@ -64,6 +73,7 @@ async def update_profile(
     bio: str | None,
     profile_picture: str | None,
     timezone: str | None = None,
+    credits_per_hour: int | None = None,
 ) -> dict | None:
     """Set the fields given; a None leaves that field as it is. A time zone PostgreSQL does not
     know raises InvalidParameterValueError (via users_timezone_known_check)."""
@@ -73,7 +83,8 @@ async def update_profile(
                 last_name       = COALESCE($3, last_name),
                 bio             = COALESCE($4, bio),
                 profile_picture = COALESCE($5, profile_picture),
-                timezone        = COALESCE($6, timezone)
+                timezone        = COALESCE($6, timezone),
+                credits_per_hour = COALESCE($7, credits_per_hour)
             WHERE id = $1
             RETURNING {_PROFILE_COLUMNS}""",
         user_id,
@@ -82,6 +93,7 @@ async def update_profile(
         bio,
         profile_picture,
         timezone,
+        credits_per_hour,
     )
     return dict(row) if row else None
 

@@ -1,5 +1,6 @@
 """Shared by the security tests: raw requests that tolerate a non-JSON answer, a raw WebSocket
-handshake, forged tokens, booking helpers, a database snapshot and the leak check."""
+handshake, forged tokens, booking helpers, a database snapshot and the leak check. (What every
+test shares is in tests/helpers.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from conftest import JWT_SECRET, PASSWORD
+from helpers import JWT_SECRET, PASSWORD
 
 # Substrings that would mean an internal detail reached a client.
 LEAK_MARKERS = (
@@ -58,7 +59,7 @@ def raw(
     headers: dict | None = None,
     token: str | None = None,
 ) -> Raw:
-    """One request; unlike conftest's api() it does not insist the answer is JSON, so that a
+    """One request; unlike the api fixture it does not insist the answer is JSON, so that a
     test can assert that it is."""
     port = int(url.rsplit(":", 1)[1])
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -182,17 +183,18 @@ def book(api, requester, expert, **overrides) -> dict:
 
 def meeting_in(api, requester, expert, state: str) -> dict:
     meeting = book(api, requester, expert)
+    # The requester completes: the expert may not before the meeting has started.
     moves = {
         "pending": [],
-        "confirmed": ["confirmed"],
-        "completed": ["confirmed", "completed"],
-        "cancelled": ["cancelled"],
+        "confirmed": [(expert, "confirmed")],
+        "completed": [(expert, "confirmed"), (requester, "completed")],
+        "cancelled": [(expert, "cancelled")],
     }[state]
-    for status in moves:
+    for actor, status in moves:
         r = api(
             "PATCH",
             f"/api/meetings/{meeting['id']}/update_status/",
-            token=expert.token,
+            token=actor.token,
             json={"status": status},
         )
         assert r.status == 200, r.text

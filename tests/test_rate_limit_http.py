@@ -3,13 +3,13 @@ addresses that cannot be forged, and the body size limit."""
 
 import uuid
 
-from conftest import PASSWORD, _request
+from helpers import PASSWORD, api_request
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
 def _login(url, username, password=PASSWORD, **headers):
-    return _request(
+    return api_request(
         url,
         "POST",
         "/api/users/login/",
@@ -35,8 +35,8 @@ def test_default_limit_is_per_user_and_a_refused_request_does_no_work(start_serv
     own = start_server(RATE_LIMITS_DEFAULT_PER_MINUTE="3")
     alice, bob, carol = make_user(), make_user(), make_user()
     for _ in range(3):
-        assert _request(own.url, "GET", "/api/users/me/", token=alice.token).status == 200
-    r = _request(
+        assert api_request(own.url, "GET", "/api/users/me/", token=alice.token).status == 200
+    r = api_request(
         own.url,
         "POST",
         "/api/messages/",
@@ -45,7 +45,7 @@ def test_default_limit_is_per_user_and_a_refused_request_does_no_work(start_serv
     )
     assert r.status == 429 and r.headers["Retry-After"]
     assert db.fetchval("SELECT count(*) FROM messages WHERE sender_id = $1", alice.id) == 0
-    assert _request(own.url, "GET", "/api/users/me/", token=carol.token).status == 200
+    assert api_request(own.url, "GET", "/api/users/me/", token=carol.token).status == 200
 
 
 def test_rate_headers_survive_the_error_path(api, make_user):
@@ -57,7 +57,7 @@ def test_rate_headers_survive_the_error_path(api, make_user):
 
 def test_health_is_never_limited(start_server):
     own = start_server(RATE_LIMITS_AUTH_PER_MINUTE="1", RATE_LIMITS_DEFAULT_PER_MINUTE="1")
-    assert all(_request(own.url, "GET", "/api/health/").status == 200 for _ in range(5))
+    assert all(api_request(own.url, "GET", "/api/health/").status == 200 for _ in range(5))
 
 
 def test_forged_forwarded_for_from_an_untrusted_peer_changes_nothing(start_server, make_user):
@@ -109,7 +109,7 @@ def test_registrations_per_address_are_capped_and_failures_do_not_count(start_se
             "password": PASSWORD,
             **overrides,
         }
-        return _request(own.url, "POST", "/api/users/register/", json=body).status
+        return api_request(own.url, "POST", "/api/users/register/", json=body).status
 
     assert register(password="short") == 400
     assert [register(), register(), register()] == [201, 201, 429]
@@ -120,13 +120,13 @@ def test_purchases_per_user_per_day_are_capped(start_server, make_user):
     user = make_user()
     body = {"payment_method": "credit_card", "amount": "1.00", "credits_to_purchase": 1}
     statuses = [
-        _request(
+        api_request(
             own.url, "POST", "/api/payments/purchase_credits/", token=user.token, json=body
         ).status
         for _ in range(3)
     ]
     assert statuses == [200, 200, 429]
-    balance = _request(own.url, "GET", "/api/credits/balance/", token=user.token).json
+    balance = api_request(own.url, "GET", "/api/credits/balance/", token=user.token).json
     assert balance["balance"] == 3
 
 
@@ -142,9 +142,9 @@ def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_use
     user = make_user()
     r = api("GET", "/api/users/me/", token=user.token, headers={"Origin": "https://app.example"})
     assert "Access-Control-Allow-Origin" not in r.headers
-    assert api("OPTIONS", "/api/users/me/", headers={"Origin": "https://app.example"}).status == 404
+    assert api("OPTIONS", "/api/users/me/", headers={"Origin": "https://app.example"}).status == 403
     own = start_server(SERVER_CORS_ORIGINS="https://app.example")
-    pre = _request(
+    pre = api_request(
         own.url,
         "OPTIONS",
         "/api/users/me/",
@@ -152,8 +152,32 @@ def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_use
     )
     assert pre.status == 204
     assert pre.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert pre.headers["Access-Control-Allow-Methods"] == "GET, PUT"
     assert "Authorization" in pre.headers["Access-Control-Allow-Headers"]
-    r = _request(
+    assert "Origin" in pre.headers["Vary"]
+    # The document too, so that a browser-based viewer on that origin can load it.
+    pre = api_request(
+        own.url,
+        "OPTIONS",
+        "/api/openapi.json",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert (pre.status, pre.headers["Access-Control-Allow-Methods"]) == (204, "GET")
+    assert pre.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    doc = api_request(
+        own.url, "GET", "/api/openapi.json", headers={"Origin": "https://app.example"}
+    )
+    assert doc.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "X-Request-ID" in doc.headers["Access-Control-Expose-Headers"]
+    pre = api_request(
+        own.url,
+        "OPTIONS",
+        "/api/users/me/",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"},
+    )
+    assert (pre.status, pre.json) == (403, {"error": "CORS is not enabled for this origin"})
+    assert "Access-Control-Allow-Origin" not in pre.headers
+    r = api_request(
         own.url,
         "GET",
         "/api/users/me/",
@@ -161,7 +185,7 @@ def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_use
         headers={"Origin": "https://app.example"},
     )
     assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"
-    r = _request(
+    r = api_request(
         own.url,
         "GET",
         "/api/users/me/",

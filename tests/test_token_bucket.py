@@ -47,6 +47,48 @@ def test_buckets_are_per_key():
     assert limiter.hit("b").allowed
 
 
+def test_a_refunded_token_is_usable_at_once():
+    limiter, _ = _limiter(2)
+    assert limiter.hit("a").allowed and limiter.hit("a").allowed
+    assert not limiter.hit("a").allowed
+    limiter.refund("a")
+    decision = limiter.hit("a")
+    assert decision.allowed and decision.remaining == 0
+    assert not limiter.hit("a").allowed
+
+
+def test_a_refund_never_raises_a_bucket_above_capacity():
+    limiter, clock = _limiter(3)
+    limiter.refund("fresh")  # nothing was taken: still 3, not 4
+    limiter.hit("a")
+    clock.now += 60  # refilled meanwhile
+    limiter.refund("a")
+    limiter.refund("a")
+    assert [limiter.hit(k).allowed for k in ["fresh"] * 4] == [True, True, True, False]
+    assert [limiter.hit(k).allowed for k in ["a"] * 4] == [True, True, True, False]
+    assert limiter.hit("b").remaining == 2
+
+
+def test_a_refund_adds_to_what_refilled_meanwhile():
+    limiter, clock = _limiter(10)
+    for _ in range(10):
+        limiter.hit("a")
+    clock.now += 6  # one token back by refill
+    limiter.refund("a")  # and one by refund
+    assert [limiter.hit("a").allowed for _ in range(3)] == [True, True, False]
+
+
+def test_take_then_refund_never_lets_concurrent_work_exceed_the_quota():
+    """The order the handlers use: every attempt takes a token first; the ones whose work
+    fails give it back. However they interleave, successes never exceed the capacity."""
+    limiter, _ = _limiter(5)
+    taken = [limiter.hit("u").allowed for _ in range(8)]  # all in flight at once
+    assert taken.count(True) == 5
+    limiter.refund("u")  # one of the five failed: one more may try
+    assert limiter.hit("u").allowed
+    assert not limiter.hit("u").allowed
+
+
 def test_memory_stays_bounded_under_many_distinct_addresses():
     limiter, clock = _limiter(10, max_entries=100_000)
     for i in range(250_000):

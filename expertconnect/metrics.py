@@ -1,0 +1,124 @@
+"""The process's Prometheus metrics (GET /metrics), in a registry each Metrics object owns: HTTP
+requests and latency by route pattern, WebSocket events, 429s, sweeps; sockets and the database
+pool are read when scraped."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from expertconnect.db import Database
+    from expertconnect.realtime.hub import Hub
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Most API answers take 1-10 ms (docs/performance.md); the upper buckets catch a stalled
+# database (acquire_timeout 5 s, command_timeout 10 s).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        # Not prometheus_client's global REGISTRY: the series belong to this object alone.
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "expertconnect_http_requests",
+            "HTTP requests answered, by route pattern, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "expertconnect_http_request_duration_seconds",
+            "Time from a request's first byte to its answer, by route pattern",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.events_pushed = Counter(
+            "expertconnect_ws_events_pushed",
+            "Live events sent to WebSockets",
+            registry=self.registry,
+        )
+        self.events_replayed = Counter(
+            "expertconnect_ws_events_replayed",
+            "Logged events sent to reconnecting WebSockets (last_event_id)",
+            registry=self.registry,
+        )
+        self.resync_required = Counter(
+            "expertconnect_ws_resync_required",
+            "resync_required frames sent (replay asked for purged or unknown events)",
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "expertconnect_rate_limited",
+            "Requests and chat messages refused by a rate limit, by scope",
+            ["scope"],
+            registry=self.registry,
+        )
+        self.sweep_runs = Counter(
+            "expertconnect_sweep_runs",
+            "Periodic sweeps completed, by sweep",
+            ["sweep"],
+            registry=self.registry,
+        )
+        # (route, method, status) -> its counter and histogram children: looking labels up
+        # costs more than counting, and the key set is small (routes x verbs x statuses).
+        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        series = self._request_series.get((route, method, status))
+        if series is None:
+            series = (self.requests.labels(route, method, str(status)), self.latency.labels(route))
+            self._request_series[(route, method, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
+
+    async def sweep(self, name: str, run: Awaitable[Any]) -> None:
+        """Await one run of a periodic sweep, counting it when done (successful or not)."""
+        try:
+            await run
+        finally:
+            self.sweep_runs.labels(name).inc()
+
+    def watch(self, hub: Hub, db: Database) -> None:
+        """Read open sockets and the pool's state when scraped, not on every change."""
+        self.registry.register(_StateCollector(hub, db))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector:
+    def __init__(self, hub: Hub, db: Database) -> None:
+        self.hub = hub
+        self.db = db
+
+    def describe(self) -> list:
+        return []  # series are known only when collected; nothing to check at registration
+
+    def collect(self):
+        sockets = self.hub.socket_count()
+        yield GaugeMetricFamily("expertconnect_ws_open", "WebSockets open", value=sockets)
+        pool = self.db.pool
+        size = pool.get_size()
+        yield GaugeMetricFamily(
+            "expertconnect_db_pool_size", "Database connections open in the pool", value=size
+        )
+        yield GaugeMetricFamily(
+            "expertconnect_db_pool_in_use",
+            "Database connections handed out",
+            value=size - pool.get_idle_size(),
+        )
+        yield GaugeMetricFamily(
+            "expertconnect_db_pool_max", "database.pool_max", value=pool.get_max_size()
+        )
+        yield CounterMetricFamily(
+            "expertconnect_db_unavailable",
+            "Database calls answered as unavailable (503 to a request; a closed socket or a "
+            "skipped sweep elsewhere)",
+            value=self.db.unavailable_total,
+        )
