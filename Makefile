@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint migrate postgres chromium clean bench bench-tools
+.PHONY: install install-dev run stop test lint migrate postgres chromium clean bench bench-tools dist
 
 # Runtime dependencies only (what `make run` needs).
 install: $(STAMP)
@@ -42,6 +42,10 @@ run: install postgres
 migrate: install postgres
 	$(PY) server.py migrate
 
+# Stop the private PostgreSQL cluster that `make run` left running (see `expertconnect db`).
+stop: install
+	$(PY) server.py db stop
+
 # The shape of the code: lint and format (ruff). Part of `make test`, so CI fails on a violation.
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -73,5 +77,18 @@ bench-tools:
 bench: install postgres $(BENCH_STAMP) bench-tools
 	BENCH_SCALE=$(BENCH_SCALE) $(PY) bench/run.py
 
+# A wheel and dist/expertconnect: one file holding the program and every runtime dependency
+# (a shiv zipapp; it unpacks itself once under ~/.shiv or $$SHIV_ROOT). Runs with python3.11+.
+DIST_SITE := build/dist-site
+
+dist: install-dev
+	rm -rf dist $(DIST_SITE)
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
+	$(PY) -m pip install --quiet --target $(DIST_SITE) -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --target $(DIST_SITE) dist/expertconnect-*.whl
+	$(VENV)/bin/shiv --site-packages $(DIST_SITE) --console-script expertconnect \
+		--python '/usr/bin/env python3' --reproducible --compressed --output-file dist/expertconnect
+	@echo "Built dist/expertconnect ($$(du -h dist/expertconnect | cut -f1)) and $$(ls dist/*.whl)"
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV)
+	rm -rf $(VENV) $(BENCH_VENV) build dist

@@ -10,10 +10,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 ENV_PREFIX = "EXPERTCONNECT_"
+# Environment variables of ours that are not config keys: the state directory, and the config
+# file the command line uses when --config is not given.
+ENV_VAR_DIR = f"{ENV_PREFIX}VAR_DIR"
+ENV_CONFIG = f"{ENV_PREFIX}CONFIG"
 
 
 class ConfigError(Exception):
@@ -105,8 +110,13 @@ class Config:
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
     meetings: MeetingsConfig = field(default_factory=MeetingsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
-    # Where generated state lives: the JWT secret and the private PostgreSQL cluster.
+    # Where generated state lives: the JWT secret and the private PostgreSQL cluster. A relative
+    # path is resolved against the config file's directory, never the current directory, so a
+    # program started from elsewhere finds the same cluster instead of creating an empty one.
     var_dir: Path = Path("var")
+    # The file this was loaded from (None: built-in defaults only); where it came from is no
+    # part of what the configuration says, so equality ignores it.
+    source: Path | None = field(default=None, compare=False)
 
 
 # Checks beyond the type: key -> (predicate, what a good value looks like).
@@ -228,6 +238,36 @@ def _field_types(cls) -> dict[str, type]:
     return {f.name: hints[f.type] for f in dataclasses.fields(cls)}
 
 
+def _check_dsn(dsn: str) -> None:
+    """A libpq URL we can use, or ConfigError: asyncpg's own error for a malformed one is a
+    traceback at the first connection."""
+    if not dsn:
+        return
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            "config key database.dsn: must be a URL like "
+            "postgresql://user:password@host:5432/dbname (or empty for the private cluster)"
+        )
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ConfigError("config key database.dsn: the port is not a number 1..65535") from None
+    if not (parts.hostname or "host=" in parts.query):
+        raise ConfigError("config key database.dsn: names no host (nor a ?host= socket directory)")
+
+
+def _check_environment(environ, sections: dict[str, type]) -> None:
+    """An EXPERTCONNECT_* variable that is no config key is a typo that would be silently
+    ignored: refuse it, as an unknown YAML key is refused."""
+    known = {ENV_VAR_DIR, ENV_CONFIG}
+    for section, cls in sections.items():
+        known.update(f"{ENV_PREFIX}{section}_{key}".upper() for key in _field_types(cls))
+    for name in environ:
+        if name.startswith(ENV_PREFIX) and name not in known:
+            raise ConfigError(f"unknown environment variable {name}: no such config key")
+
+
 def load_config(path: str | Path | None = "config.yaml", environ=None) -> Config:
     environ = os.environ if environ is None else environ
     raw: dict = {}
@@ -280,7 +320,18 @@ def load_config(path: str | Path | None = "config.yaml", environ=None) -> Config
             values[key] = value
         built[name] = cls(**values)
 
+    _check_environment(environ, section_classes)
     if built["database"].pool_min > built["database"].pool_max:
         raise ConfigError("config key database.pool_min: must not exceed database.pool_max")
-    var_dir = Path(environ.get(f"{ENV_PREFIX}VAR_DIR", raw.get("var_dir", "var")))
-    return Config(**built, var_dir=var_dir)
+    _check_dsn(built["database"].dsn)
+    realtime = built["realtime"]
+    if realtime.ping_timeout > realtime.ping_interval:
+        raise ConfigError(
+            f"config key realtime.ping_timeout: must not exceed realtime.ping_interval "
+            f"({realtime.ping_timeout:g} > {realtime.ping_interval:g})"
+        )
+    var_dir = Path(environ.get(ENV_VAR_DIR, raw.get("var_dir", "var")))
+    source = Path(path).resolve() if path is not None else None
+    if not var_dir.is_absolute():
+        var_dir = (source.parent if source else Path.cwd()) / var_dir
+    return Config(**built, var_dir=var_dir, source=source)

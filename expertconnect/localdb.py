@@ -111,8 +111,14 @@ def ensure_local_cluster(var_dir: Path) -> str:
     status = _run([str(pg_bin / "pg_ctl"), "-D", str(data), "status"])
     if status.returncode != 0:
         log.info("starting private PostgreSQL cluster in %s", data)
-        # No TCP listener: the socket directory is the only way in.
-        options = f"-c listen_addresses='' -k {sockets} -c max_connections=200"
+        # No TCP listener: the socket directory is the only way in. The log keeps no user data:
+        # an expected refusal (a duplicate review, an overlapping slot) is logged without its
+        # statement text (log_min_error_statement) and without the DETAIL line that quotes the
+        # key values (terse verbosity).
+        options = (
+            f"-c listen_addresses='' -k {sockets} -c max_connections=200 "
+            "-c log_min_error_statement=panic -c log_error_verbosity=terse"
+        )
         started = _run(
             [
                 str(pg_bin / "pg_ctl"),
@@ -136,8 +142,19 @@ def ensure_local_cluster(var_dir: Path) -> str:
     return f"postgresql://{PG_USER}@/postgres?host={quote(str(sockets), safe='')}"
 
 
-def stop_local_cluster(var_dir: Path) -> None:
-    pg_bin = find_pg_bin()
+def local_cluster_running(var_dir: Path) -> bool:
     data = cluster_dir(var_dir) / "data"
-    if (data / "PG_VERSION").exists():
-        _run([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
+    if not (data / "PG_VERSION").exists():
+        return False
+    return _run([str(find_pg_bin() / "pg_ctl"), "-D", str(data), "status"]).returncode == 0
+
+
+def stop_local_cluster(var_dir: Path) -> bool:
+    """Stop the private cluster (fast: sessions are disconnected); False if it was not running."""
+    if not local_cluster_running(var_dir):
+        return False
+    data = cluster_dir(var_dir) / "data"
+    done = _run([str(find_pg_bin() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
+    if done.returncode != 0:
+        raise LocalDatabaseError(f"pg_ctl stop failed: {done.stderr.strip()}")
+    return True

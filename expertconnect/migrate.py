@@ -11,9 +11,10 @@ from pathlib import Path
 
 import asyncpg
 
+from expertconnect.resources import MIGRATIONS_DIR
+
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "sql" / "migrations"
 # Arbitrary but fixed: the key every ExpertConnect process locks while migrating.
 ADVISORY_LOCK_KEY = 7_310_551_001
 
@@ -49,8 +50,13 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[str, str]:
-    await conn.execute(_CREATE_TABLE)
+async def _applied(conn: asyncpg.Connection, *, create: bool = True) -> dict[str, str]:
+    """Applied migrations by name -> checksum. create=False reads only: a database that was
+    never migrated has none, and is left as it is."""
+    if create:
+        await conn.execute(_CREATE_TABLE)
+    elif await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        return {}
     rows = await conn.fetch("SELECT name, checksum FROM schema_migrations ORDER BY name")
     return {r["name"]: r["checksum"] for r in rows}
 
@@ -69,8 +75,8 @@ def _check_edited(known: list[Migration], applied: dict[str, str]) -> None:
 async def status(
     conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR
 ) -> list[tuple[str, str]]:
-    """[(name, 'applied' | 'pending' | 'edited')] for every known migration."""
-    applied = await _applied(conn)
+    """[(name, 'applied' | 'pending' | 'edited')] for every known migration. Writes nothing."""
+    applied = await _applied(conn, create=False)
     result = []
     for m in discover(directory):
         if m.name not in applied:

@@ -13,6 +13,8 @@
                  after a timeout, `await no_frame(conn)` asserts that nothing arrives.
 - `db`           db.fetch / fetchrow / fetchval / execute against the session's database, for
                  checks the API cannot show (the ledger invariant, a row's existence).
+- `scratch_database`  the DSN of an empty database of the test's own (for whole-database commands:
+                 migrate, backup, restore, the single-file program).
 - `private_postgres`  a throwaway PostgreSQL cluster of the test's own (unix socket only), for
                  tests that stop and start PostgreSQL: `.dsn`, `.stop(mode)`, `.start()`.
 
@@ -52,6 +54,15 @@ def database_dsn():
     dsn = create_database(admin)
     yield dsn
     drop_database(admin, dsn)
+
+
+@pytest.fixture
+def scratch_database(database_dsn):
+    """The DSN of an empty database of this test's own on the test server (for commands that
+    migrate, dump or restore a whole database), dropped afterwards."""
+    dsn = create_database(database_dsn, prefix="expertconnect_scratch")
+    yield dsn
+    drop_database(database_dsn, dsn)
 
 
 @pytest.fixture(scope="session")

@@ -209,7 +209,10 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.port = self.port or free_port()
-        env = {**os.environ, **self.env, "EXPERTCONNECT_SERVER_PORT": str(self.port)}
+        # The suite's own settings (EXPERTCONNECT_TEST_*) are no config keys: the server would
+        # refuse them as unknown.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("EXPERTCONNECT_TEST_")}
+        env = {**inherited, **self.env, "EXPERTCONNECT_SERVER_PORT": str(self.port)}
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "server.py"), "--config", str(ROOT / "config.yaml")],

@@ -28,27 +28,32 @@ def config_error(tmp_path, text: str = "", **environ) -> str:
 # ---------------------------------------------------------------------- defaults
 def test_without_a_file_every_key_has_its_default():
     config = load_config(None, environ={})
-    assert config == Config()
+    # With no file to be relative to, the state directory is the current one's var/.
+    assert config == Config(var_dir=Path.cwd() / "var")
     assert config.server.port == 8000
     assert config.server.trusted_proxies == ()
     assert config.database.dsn == ""
     assert config.credits.price_usd == Decimal("1.00")
-    assert config.var_dir == Path("var")
+    assert config.var_dir == Path.cwd() / "var"
+    assert config.source is None
 
 
 def test_the_shipped_config_yaml_lists_every_key_with_its_default():
     shipped = yaml.safe_load((ROOT / "config.yaml").read_text())
-    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "var_dir"}
-    assert set(shipped) == set(sections)
+    sections = {
+        f.name: f for f in dataclasses.fields(Config) if f.name not in ("var_dir", "source")
+    }
+    assert set(shipped) == set(sections) | {"var_dir"}
     for name, section in sections.items():
         keys = {f.name for f in dataclasses.fields(section.default_factory())}
         assert set(shipped[name]) == keys, name
-    assert load_config(ROOT / "config.yaml", environ={}) == Config()
+    assert load_config(ROOT / "config.yaml", environ={}) == Config(var_dir=ROOT / "var")
 
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "server:\n", "server: {}\n"])
 def test_an_empty_file_or_section_means_the_defaults(tmp_path, text):
-    assert from_yaml(tmp_path, text) == Config()
+    # (A relative state directory is relative to the file.)
+    assert from_yaml(tmp_path, text) == Config(var_dir=tmp_path / "var")
 
 
 def test_a_missing_file_is_an_error_naming_it(tmp_path):
@@ -127,11 +132,22 @@ def test_a_list_from_the_environment_is_comma_separated(tmp_path):
 
 
 def test_variables_of_other_programs_and_other_spellings_are_ignored():
-    config = load_config(
-        None,
-        environ={"PORT": "1", "EXPERTCONNECT_SERVER_PORTS": "2", "expertconnect_server_port": "3"},
-    )
+    config = load_config(None, environ={"PORT": "1", "expertconnect_server_port": "3"})
     assert config.server.port == 8000
+
+
+@pytest.mark.parametrize(
+    "name", ["EXPERTCONNECT_SERVER_PORTS", "EXPERTCONNECT_LOGGING", "EXPERTCONNECT_X"]
+)
+def test_an_unknown_expertconnect_variable_is_refused_as_an_unknown_key_is(name):
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, environ={name: "2"})
+    assert str(raised.value) == f"unknown environment variable {name}: no such config key"
+
+
+def test_the_config_and_state_directory_variables_are_not_config_keys_but_known():
+    config = load_config(None, environ={"EXPERTCONNECT_CONFIG": "x", "EXPERTCONNECT_VAR_DIR": "/s"})
+    assert config.var_dir == Path("/s")
 
 
 # ---------------------------------------------------------------------- errors name the key

@@ -7,16 +7,18 @@ from pathlib import Path
 
 import yaml
 
-from expertconnect import wire
+from expertconnect import __version__, wire
 from expertconnect.handlers.base import BaseHandler
-
-OPENAPI_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
-ASYNCAPI_PATH = OPENAPI_PATH.with_name("asyncapi.yaml")
+from expertconnect.resources import ASYNCAPI_PATH, OPENAPI_PATH
 
 
 def load_openapi(path: Path = OPENAPI_PATH) -> dict:
+    """A YAML API document (OpenAPI or AsyncAPI), its info.version set from the package (the
+    one place a version lives)."""
     with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        document = yaml.safe_load(f)
+    document["info"]["version"] = __version__
+    return document
 
 
 # Read at import, so a missing or broken document stops start-up instead of failing a request.
