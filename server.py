@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import ipaddress
 import logging
@@ -24,9 +25,9 @@ from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.authcache import AuthCache
 from expertconnect.config import ConfigError, load_config
-from expertconnect.db import create_database, resolve_dsn
+from expertconnect.db import create_database
 from expertconnect.inflight import InFlight
-from expertconnect.localdb import LocalDatabaseError
+from expertconnect.localdb import LocalDatabaseError, resolve_dsn
 from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.realtime.hub import Hub
 from expertconnect.realtime.relay import PostgresRelay
@@ -61,7 +62,13 @@ async def run_migrations(dsn: str, show_status: bool = False) -> None:
 async def serve(config) -> None:
     dsn = await resolve_dsn(config)
     await run_migrations(dsn)
-    db = await create_database(config, dsn)
+    db = await create_database(
+        dsn,
+        pool_min=config.database.pool_min,
+        pool_max=config.database.pool_max,
+        command_timeout=config.database.command_timeout,
+        acquire_timeout=config.database.acquire_timeout,
+    )
     loop = asyncio.get_running_loop()
     passwords = await loop.run_in_executor(
         None, PasswordHasher, config.auth.bcrypt_rounds, config.auth.bcrypt_threads
@@ -93,13 +100,15 @@ async def serve(config) -> None:
         services.relay = PostgresRelay(dsn, db, services.hub)
         await services.relay.start()
     await maintenance.purge_expired(services)
+    # PeriodicCallback awaits what a coroutine function returns (Tornado 6.2+) and never starts
+    # a run before the previous one has finished.
     housekeeping = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(maintenance.purge_expired(services)), HOUSEKEEPING_INTERVAL_MS
+        functools.partial(maintenance.purge_expired, services), HOUSEKEEPING_INTERVAL_MS
     )
     housekeeping.start()
     # Every process runs expiry; SKIP LOCKED keeps them from cancelling a request twice.
     expiry = tornado.ioloop.PeriodicCallback(
-        lambda: asyncio.ensure_future(meetings.expire_pending_requests(services)),
+        functools.partial(meetings.expire_pending_requests, services),
         config.meetings.expiry_interval_seconds * 1000,
     )
     expiry.start()

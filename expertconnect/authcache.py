@@ -16,11 +16,11 @@ from collections import OrderedDict
 
 import asyncpg
 
+from expertconnect.db import channels
 from expertconnect.db.queries import users as users_q
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "expertconnect_auth"
 # Seconds between attempts to re-establish a lost LISTEN connection.
 RECONNECT_DELAY = 1.0
 
@@ -68,7 +68,7 @@ class AuthCache:
         conn = await asyncpg.connect(
             self.dsn, server_settings={"application_name": "expertconnect-auth-cache"}
         )
-        await conn.add_listener(CHANNEL, self._on_notify)
+        await conn.add_listener(channels.AUTH, self._on_notify)
         self._revoked.update(
             {
                 r["jti"]: r["expires_at"].timestamp()
@@ -92,13 +92,12 @@ class AuthCache:
             log.info("auth cache: LISTEN connection restored")
 
     def _on_notify(self, conn, pid, channel: str, payload: str) -> None:
-        kind, _, value = payload.partition(" ")
+        change = channels.decode_auth(payload)
         self._generation += 1
-        if kind == "user":
-            self._users.pop(int(value), None)
-        elif kind == "revoke":
-            jti, _, expires_at = value.partition(" ")
-            self._revoked[uuid.UUID(jti)] = float(expires_at)
+        if isinstance(change, channels.UserChanged):
+            self._users.pop(change.user_id, None)
+        elif isinstance(change, channels.TokenRevoked):
+            self._revoked[change.jti] = change.expires_at
 
     async def user_for_token(self, user_id: int, jti: uuid.UUID) -> dict | None:
         """The user a valid token names, or None if it is revoked or the user is gone."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from expertconnect.actions import outbox
+from expertconnect.actions.errors import DoesNotExist, Refused
 from expertconnect.db.queries import credits as credits_q
-from expertconnect.errors import BadRequest, NotFound
 from expertconnect.services import Services
 
 SPENT_DESCRIPTION = "Credit spent for meeting with expert"
@@ -24,7 +24,7 @@ async def purchase(
         )
         new_balance = await credits_q.update_credit(conn, user_id, credits)
         if new_balance is None:
-            raise BadRequest("Credit balance limit reached")
+            raise Refused("Credit balance limit reached")
         transaction = await credits_q.insert_transaction(
             conn,
             user_id=user_id,
@@ -49,20 +49,20 @@ async def pay_for_meeting(
         conn = box.conn
         meeting = await credits_q.get_meeting_for_payment(conn, meeting_id, payer_id)
         if meeting is None:
-            raise NotFound("Meeting not found")
+            raise DoesNotExist("Meeting not found")
         if meeting["requester_id"] != payer_id:
-            raise BadRequest("Only the requester of a meeting can pay for it")
+            raise Refused("Only the requester of a meeting can pay for it")
         if meeting["status"] == "cancelled":
-            raise BadRequest("Cannot pay for a cancelled meeting")
+            raise Refused("Cannot pay for a cancelled meeting")
         expert_id = meeting["expert_id"]
         # Both rows locked in ascending user_id order before either is changed: two users paying
         # each other at the same moment queue up instead of deadlocking.
         await credits_q.lock_accounts(conn, [payer_id, expert_id])
         new_balance = await credits_q.update_debit(conn, payer_id, amount)
         if new_balance is None:
-            raise BadRequest("Insufficient credits")
+            raise Refused("Insufficient credits")
         if await credits_q.update_credit(conn, expert_id, amount) is None:
-            raise BadRequest("The expert's credit balance cannot hold that many credits")
+            raise Refused("The expert's credit balance cannot hold that many credits")
         await credits_q.insert_transaction(
             conn,
             user_id=payer_id,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ async def purge_expired(services) -> None:
                 break
         await users_q.delete_expired_revocations(services.db, now)
         services.auth_cache.prune(now.timestamp())
-    except ApiError as exc:
+    except DatabaseUnavailable as exc:
         log.warning("housekeeping skipped: %s", exc.message)
         return
     if purged:

@@ -9,9 +9,10 @@ import logging
 import asyncpg
 
 from expertconnect.actions import outbox
+from expertconnect.actions.errors import DoesNotExist, InvalidField, Refused
+from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import meetings as meetings_q
 from expertconnect.db.queries import reviews as reviews_q
-from expertconnect.errors import ApiError, BadRequest, NotFound, ValidationError
 from expertconnect.services import Services
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ async def book(
             if not await meetings_q.fits_availability(
                 box.conn, expert_id, scheduled_start, scheduled_end
             ):
-                raise ValidationError.single("scheduled_start", NOT_AVAILABLE)
+                raise InvalidField("scheduled_start", NOT_AVAILABLE)
             meeting = await meetings_q.insert_meeting(
                 box.conn,
                 title=title,
@@ -108,7 +109,7 @@ async def book(
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
         if exc.constraint_name not in _BOOKING_CONSTRAINTS:
             raise
-        raise ValidationError.single(*_BOOKING_CONSTRAINTS[exc.constraint_name]) from None
+        raise InvalidField(*_BOOKING_CONSTRAINTS[exc.constraint_name]) from None
     return meeting
 
 
@@ -123,19 +124,19 @@ async def change_status(
         async with outbox.transaction(services) as box:
             meeting = await meetings_q.get_meeting_for_update(box.conn, meeting_id, user_id)
             if meeting is None:
-                raise NotFound(MEETING_NOT_FOUND)
+                raise DoesNotExist(MEETING_NOT_FOUND)
             old_status = meeting["status"]
             who = TRANSITIONS.get((old_status, new_status))
             if who is None:
-                raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
+                raise Refused(f"Cannot change status from {old_status} to {new_status}")
             if who == EXPERT and user_id != meeting["expert_id"]:
-                raise BadRequest(
+                raise Refused(
                     f"Only the expert can change status from {old_status} to {new_status}"
                 )
             if new_status == "confirmed":
                 if _is_expired(meeting, services.config.meetings.pending_ttl_hours):
                     # Due for the expiry task, which may not have run yet.
-                    raise BadRequest("This meeting request has expired")
+                    raise Refused("This meeting request has expired")
                 await meetings_q.lock_participants(
                     box.conn, [meeting["requester_id"], meeting["expert_id"]]
                 )
@@ -143,7 +144,7 @@ async def change_status(
                 box.conn, meeting_id, from_status=old_status, to_status=new_status
             )
             if updated is None:  # cannot happen under the row lock; never apply a stale one
-                raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
+                raise Refused(f"Cannot change status from {old_status} to {new_status}")
             other = (
                 meeting["requester_id"] if user_id == meeting["expert_id"] else meeting["expert_id"]
             )
@@ -158,7 +159,7 @@ async def change_status(
     except asyncpg.ExclusionViolationError as exc:
         if exc.constraint_name not in _OVERLAP_CONSTRAINTS:
             raise
-        raise BadRequest(OVERLAP) from None
+        raise Refused(OVERLAP) from None
     return updated
 
 
@@ -197,7 +198,7 @@ async def expire_pending_requests(services: Services) -> int:
             # Fewer than a batch: nothing left that another process is not already handling.
             if len(rows) < EXPIRY_BATCH:
                 break
-    except ApiError as exc:
+    except DatabaseUnavailable as exc:
         log.warning("meeting expiry skipped: %s", exc.message)
     if expired:
         log.info("cancelled %d expired meeting requests", expired)
@@ -221,16 +222,16 @@ async def review(
                 box.conn, meeting_id, reviewer_id
             )
             if meeting is None:
-                raise NotFound(MEETING_NOT_FOUND)
+                raise DoesNotExist(MEETING_NOT_FOUND)
             if meeting["status"] != "completed":
-                raise BadRequest("Only completed meetings can be reviewed")
+                raise Refused("Only completed meetings can be reviewed")
             other = (
                 meeting["requester_id"]
                 if reviewer_id == meeting["expert_id"]
                 else meeting["expert_id"]
             )
             if reviewee_id != other:
-                raise ValidationError.single(
+                raise InvalidField(
                     "reviewee_id", "The reviewee must be the other participant of the meeting."
                 )
             created = await reviews_q.insert_review(
@@ -251,7 +252,5 @@ async def review(
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "reviews_meeting_reviewer_key":
             raise
-        raise ValidationError.single(
-            "meeting_id", "You have already reviewed this meeting."
-        ) from None
+        raise InvalidField("meeting_id", "You have already reviewed this meeting.") from None
     return created

@@ -13,16 +13,18 @@ import tornado.web
 
 from expertconnect import wire
 from expertconnect.auth import InvalidToken
+from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import health as health_q
 from expertconnect.errors import (
-    ApiError,
     BadRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     TooManyRequests,
     Unauthorized,
+    as_api_error,
 )
+from expertconnect.logs import log_failure
 from expertconnect.services import IPNetwork, Services
 from expertconnect.validation import INT64_MAX, Form
 
@@ -56,24 +58,6 @@ def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]
             except ValueError:
                 return peer  # garbage in the header: fall back to what we know
     return peer
-
-
-def log_failure(handler: tornado.web.RequestHandler, typ, value, tb) -> None:
-    """RequestHandler.log_exception for the API and the sockets. Client errors (ApiError, a 4xx
-    HTTPError) are answers, not failures: the access log has them. Tornado's own version would
-    also write the full URI, whose query string can carry ?token=; this one writes the path."""
-    if isinstance(value, ApiError):
-        return
-    if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
-        return
-    request = handler.request
-    log.error(
-        "%s %s (%s) failed",
-        request.method,
-        request.path,
-        request.remote_ip,
-        exc_info=(typ, value, tb),
-    )
 
 
 @tornado.web.stream_request_body
@@ -250,11 +234,12 @@ class BaseHandler(tornado.web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         for name, value in self._sticky_headers.items():
             self.set_header(name, value)
-        if isinstance(exc, ApiError):
-            self.set_status(exc.status)
-            for name, value in exc.headers.items():
+        answer = as_api_error(exc)
+        if answer is not None:
+            self.set_status(answer.status)
+            for name, value in answer.headers.items():
                 self.set_header(name, value)
-            body = exc.body()
+            body = answer.body()
         elif isinstance(exc, tornado.web.HTTPError) and status_code < 500:
             if status_code == 405:
                 body = MethodNotAllowed().body()
@@ -299,7 +284,7 @@ class HealthHandler(BaseHandler):
     async def get(self) -> None:
         try:
             await health_q.ping(self.db)
-        except (ApiError, asyncpg.PostgresError):
+        except (DatabaseUnavailable, asyncpg.PostgresError):
             self.write_json({"status": "unavailable"}, status=503)
             return
         self.write_json({"status": "ok"})

@@ -8,8 +8,8 @@ import zoneinfo
 import asyncpg
 
 from expertconnect.actions import accounts
-from expertconnect.db.queries import users as users_q
-from expertconnect.errors import Unauthorized, ValidationError
+from expertconnect.actions.errors import BadCredentials
+from expertconnect.errors import ValidationError
 from expertconnect.handlers.base import BaseHandler
 from expertconnect.validation import Form
 
@@ -115,7 +115,7 @@ class LoginHandler(BaseHandler):
         self.require_quota("login_failures", account_key)
         try:
             payload = await accounts.login(self.services, username=username, password=password)
-        except Unauthorized:
+        except BadCredentials:
             self.charge_quota("login_failures", account_key)
             raise
         self.write_json(payload)
@@ -147,11 +147,10 @@ class MeHandler(BaseHandler):
         }
         form.validate()
         try:
-            user = await users_q.update_profile(self.db, self.user_id, **fields)
+            user = await accounts.update_profile(self.services, self.user_id, **fields)
         except asyncpg.InvalidParameterValueError:
             # zoneinfo knew the name, PostgreSQL does not (users_timezone_known_check).
             raise ValidationError.single("timezone", TIMEZONE_UNKNOWN) from None
-        self.services.auth_cache.user_changed(user)
         self.write_json(user)
 
 

@@ -14,27 +14,15 @@ import uuid
 
 import asyncpg
 
+from expertconnect.db import channels
 from expertconnect.db.queries import events as events_q
 from expertconnect.realtime.events import Event
 from expertconnect.realtime.hub import Hub
 
 log = logging.getLogger(__name__)
 
-EVENTS_CHANNEL = "expertconnect_events"
-CONTROL_CHANNEL = "expertconnect_control"
 # Seconds between attempts to re-establish a lost LISTEN connection.
 RECONNECT_DELAY = 1.0
-
-
-def decode_ids(payload: str) -> tuple[str, dict[int, list[int]]]:
-    """'origin user:seq;user:seq;...' (written by events_q.insert_events) -> origin and the
-    seqs per user."""
-    origin, _, body = payload.partition(" ")
-    ids: dict[int, list[int]] = {}
-    for part in filter(None, body.split(";")):
-        user, _, seq = part.partition(":")
-        ids.setdefault(int(user), []).append(int(seq))
-    return origin, ids
 
 
 class PostgresRelay:
@@ -63,8 +51,8 @@ class PostgresRelay:
         self._conn = await asyncpg.connect(
             self.dsn, server_settings={"application_name": "expertconnect-relay"}
         )
-        await self._conn.add_listener(EVENTS_CHANNEL, self._on_notify)
-        await self._conn.add_listener(CONTROL_CHANNEL, self._on_notify)
+        await self._conn.add_listener(channels.EVENTS, self._on_notify)
+        await self._conn.add_listener(channels.CONTROL, self._on_notify)
 
     def _on_notify(self, conn, pid, channel: str, payload: str) -> None:
         self._queue.put_nowait((channel, payload))
@@ -89,7 +77,7 @@ class PostgresRelay:
         while True:
             channel, payload = await self._queue.get()
             try:
-                if channel == CONTROL_CHANNEL:
+                if channel == channels.CONTROL:
                     self._apply_control(payload)
                 else:
                     await self._relay(payload)
@@ -98,13 +86,12 @@ class PostgresRelay:
                 log.exception("relay: cannot handle notification %r", payload[:200])
 
     def _apply_control(self, payload: str) -> None:
-        command, _, args = payload.partition(" ")
-        if command == "logout":
-            user_id, jti = args.split(" ", 1)
-            self.hub.close_token(int(user_id), uuid.UUID(jti))
+        command = channels.decode_control(payload)
+        if isinstance(command, channels.Logout):
+            self.hub.close_token(command.user_id, command.jti)
 
     async def _relay(self, payload: str) -> None:
-        origin, ids = decode_ids(payload)
+        origin, ids = channels.decode_event_ids(payload)
         if origin == self.origin:
             return
         for user_id, seqs in ids.items():
@@ -112,7 +99,3 @@ class PostgresRelay:
                 continue
             rows = await events_q.list_events_by_seq(self.db, user_id, seqs)
             self.hub.publish(Event.from_row(row) for row in rows)
-
-
-def logout_payload(user_id: int, jti: uuid.UUID) -> str:
-    return f"logout {user_id} {jti}"

@@ -16,11 +16,13 @@ import tornado.websocket
 
 from expertconnect import wire
 from expertconnect.actions import messages as messages_actions
+from expertconnect.actions.errors import ActionError
 from expertconnect.auth import InvalidToken
+from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import ApiError, ValidationError
-from expertconnect.handlers.base import log_failure
+from expertconnect.errors import ApiError, ValidationError, as_api_error
+from expertconnect.logs import log_failure
 from expertconnect.realtime import events
 from expertconnect.realtime.events import Event
 from expertconnect.services import Services
@@ -115,8 +117,9 @@ class EventSocket(tornado.websocket.WebSocketHandler):
                 return self._refuse(401, "Invalid or expired token")
             self.user_id, self.claims, self.user = claims.user_id, claims, user
             await self.prepare_socket(*args)
-        except ApiError as exc:
-            return self._refuse(exc.status, exc.message)
+        except (ApiError, DatabaseUnavailable) as exc:
+            answer = as_api_error(exc)
+            return self._refuse(answer.status, answer.message)
         last_event_id = self._query_text("last_event_id")
         if "last_event_id" in self.request.query_arguments and not (
             last_event_id
@@ -130,7 +133,8 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         await super().get(*args, **kwargs)
 
     async def prepare_socket(self, *args) -> None:
-        """Subclass lookups before the upgrade (they may raise ApiError)."""
+        """Subclass lookups before the upgrade (they may raise ApiError or
+        DatabaseUnavailable)."""
 
     def get_compression_options(self):
         return None
@@ -235,7 +239,7 @@ class EventSocket(tornado.websocket.WebSocketHandler):
                         self.services.db, self.user_id, last, types, peer, REPLAY_PAGE
                     )
                 self.last_seq = max(self.last_seq, page["head"])
-        except ApiError:
+        except DatabaseUnavailable:
             self.close(1011, "Database unavailable")
             return
         finally:
@@ -308,13 +312,15 @@ class ChatSocket(EventSocket):
         try:
             form.validate()
             await messages_actions.send_message(self.services, self.user_id, self.peer_id, content)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{field}: {msg}" for field, msgs in exc.errors.items() for msg in msgs
-            )
-            self._send(events.error_frame(problems))
-        except ApiError as exc:
-            self._send(events.error_frame(exc.message))
+        except (ApiError, ActionError, DatabaseUnavailable) as exc:
+            answer = as_api_error(exc)
+            if isinstance(answer, ValidationError):
+                problems = "; ".join(
+                    f"{field}: {msg}" for field, msgs in answer.errors.items() for msg in msgs
+                )
+                self._send(events.error_frame(problems))
+            else:
+                self._send(events.error_frame(answer.message))
 
 
 ROUTES = [

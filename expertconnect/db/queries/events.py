@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from expertconnect.db import channels
+
 
 async def insert_events(
     conn,
@@ -15,7 +17,8 @@ async def insert_events(
     numbers, in one statement; returns the seqs in the order given. The users' counters are
     bumped (and row-locked until commit) in ascending user_id order, so concurrent writers
     cannot deadlock on them. With notify_origin, other processes are told the new ids by
-    pg_notify, which PostgreSQL delivers only if the transaction commits."""
+    pg_notify on channels.EVENTS (the format channels.decode_event_ids reads), which
+    PostgreSQL delivers only if the transaction commits."""
     rows = await conn.fetch(
         """WITH given AS (
                SELECT u, t, p, d, ord
@@ -36,8 +39,7 @@ async def insert_events(
                INSERT INTO user_events (user_id, seq, event_type, peer_id, payload)
                SELECT u, seq, t, p, d::jsonb FROM numbered),
            notified AS (
-               SELECT pg_notify('expertconnect_events',
-                                $5 || ' ' || string_agg(u || ':' || seq, ';' ORDER BY ord))
+               SELECT pg_notify($6, $5 || ' ' || string_agg(u || ':' || seq, ';' ORDER BY ord))
                FROM numbered WHERE $5 IS NOT NULL)
            SELECT n.seq FROM numbered n, (SELECT count(*) FROM notified) AS sent
            ORDER BY n.ord""",
@@ -46,13 +48,15 @@ async def insert_events(
         peer_ids,
         payloads,
         notify_origin,
+        channels.EVENTS,
     )
     return [r["seq"] for r in rows]
 
 
 async def notify_control(conn, payload: str) -> None:
-    """A command for every server process (e.g. close the sockets of a revoked token)."""
-    await conn.execute("SELECT pg_notify('expertconnect_control', $1)", payload)
+    """A command for every server process (a payload encoded by channels, e.g. close the
+    sockets of a revoked token)."""
+    await conn.execute("SELECT pg_notify($1, $2)", channels.CONTROL, payload)
 
 
 async def list_events_after(
