@@ -64,14 +64,15 @@ async def list_events_after(
 ) -> dict:
     """One consistent read for replay: the user's committed head (last seq), the seq through
     which events were purged, and up to `limit` events after `after_seq` of the given types
-    (and peer, for a chat socket), in order. {"head", "purged_through", "events": [(seq, json)]}"""
+    (and peer, for a chat socket), in order. {"head", "purged_through", "events": [row]}, each
+    row as list_events_by_seq gives it."""
     rows = await conn.fetch(
         """SELECT COALESCE(c.last_seq, 0) AS head, COALESCE(c.purged_through, 0) AS purged_through,
-                  e.seq, e.payload::text AS payload
+                  u.user_id, e.seq, e.event_type, e.peer_id, e.payload::text AS payload
            FROM (SELECT $1::bigint AS user_id) u
            LEFT JOIN user_event_counters c ON c.user_id = u.user_id
            LEFT JOIN LATERAL (
-               SELECT seq, payload FROM user_events
+               SELECT seq, event_type, peer_id, payload FROM user_events
                WHERE user_id = $1 AND seq > $2 AND event_type = ANY($3::text[])
                  AND ($4::bigint IS NULL OR peer_id = $4)
                ORDER BY seq
@@ -86,7 +87,11 @@ async def list_events_after(
     return {
         "head": rows[0]["head"],
         "purged_through": rows[0]["purged_through"],
-        "events": [(r["seq"], r["payload"]) for r in rows if r["seq"] is not None],
+        "events": [
+            {key: r[key] for key in ("user_id", "seq", "event_type", "peer_id", "payload")}
+            for r in rows
+            if r["seq"] is not None
+        ],
     }
 
 
