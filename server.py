@@ -26,6 +26,7 @@ from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secre
 from expertconnect.authcache import AuthCache
 from expertconnect.config import ConfigError, load_config
 from expertconnect.db import create_database
+from expertconnect.db.listener import Listener
 from expertconnect.inflight import InFlight
 from expertconnect.localdb import LocalDatabaseError, resolve_dsn
 from expertconnect.ratelimit import TokenBucketLimiter
@@ -74,6 +75,7 @@ async def serve(config) -> None:
         None, PasswordHasher, config.auth.bcrypt_rounds, config.auth.bcrypt_threads
     )
     limits = config.rate_limits
+    listener = Listener(dsn)
     services = Services(
         config=config,
         db=db,
@@ -90,15 +92,15 @@ async def serve(config) -> None:
             "purchase": TokenBucketLimiter(limits.purchases_per_day, period=86400),
         },
         hub=Hub(config.realtime.max_sockets_per_user),
-        auth_cache=AuthCache(dsn, db, config.auth.user_cache_size),
+        auth_cache=AuthCache(listener, db, config.auth.user_cache_size),
         trusted_proxies=[
             ipaddress.ip_network(p, strict=False) for p in config.server.trusted_proxies
         ],
     )
-    await services.auth_cache.start()
     if config.realtime.backend == "postgres":
-        services.relay = PostgresRelay(dsn, db, services.hub)
+        services.relay = PostgresRelay(listener, db, services.hub)
         await services.relay.start()
+    await listener.start()
     await maintenance.purge_expired(services)
     # PeriodicCallback awaits what a coroutine function returns (Tornado 6.2+) and never starts
     # a run before the previous one has finished.
@@ -144,9 +146,9 @@ async def serve(config) -> None:
         await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_SECONDS)
     except TimeoutError:
         log.warning("some connections did not close in time")
+    await listener.stop()
     if services.relay is not None:
         await services.relay.stop()
-    await services.auth_cache.stop()
     await db.close(CLOSE_POOL_SECONDS)
     log.info("stopped")
 

@@ -2,75 +2,62 @@
 
 A transaction that records events also calls pg_notify with their (user, seq) ids; PostgreSQL
 delivers a notification only when its transaction commits, and in commit order. Every process
-LISTENs on a dedicated connection (never a pooled one: LISTEN is session state), ignores its own
-notifications, and for users with sockets here reads the rows from the event log, so the
-8000-byte payload limit never applies to the events themselves."""
+hears them on its LISTEN connection (db/listener.py), ignores its own notifications, and for
+users with sockets here reads the rows from the event log, so the 8000-byte payload limit never
+applies to the events themselves."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-
-import asyncpg
+from collections.abc import Callable
 
 from expertconnect.db import channels
+from expertconnect.db.listener import Listener, Subscription
 from expertconnect.db.queries import events as events_q
 from expertconnect.realtime.events import Event
 from expertconnect.realtime.hub import Hub
 
 log = logging.getLogger(__name__)
 
-# Seconds between attempts to re-establish a lost LISTEN connection.
-RECONNECT_DELAY = 1.0
-
 
 class PostgresRelay:
-    def __init__(self, dsn: str, db, hub: Hub):
-        self.dsn = dsn
+    def __init__(self, listener: Listener, db, hub: Hub):
         self.db = db
         self.hub = hub
         self.origin = uuid.uuid4().hex[:12]
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task] = []
-        self._conn: asyncpg.Connection | None = None
-        self._stopping = False
+        self._consumer: asyncio.Task[None] | None = None
+        listener.subscribe(
+            Subscription(
+                {
+                    channels.EVENTS: self._on_notify(channels.EVENTS),
+                    channels.CONTROL: self._on_notify(channels.CONTROL),
+                },
+                on_restored=self._resume_sockets,
+            )
+        )
 
     async def start(self) -> None:
-        await self._connect()
-        self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._watch())]
+        self._consumer = asyncio.create_task(self._consume())
 
     async def stop(self) -> None:
-        self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        if self._conn is not None and not self._conn.is_closed():
-            await self._conn.close()
+        if self._consumer is not None:
+            self._consumer.cancel()
 
-    async def _connect(self) -> None:
-        self._conn = await asyncpg.connect(
-            self.dsn, server_settings={"application_name": "expertconnect-relay"}
-        )
-        await self._conn.add_listener(channels.EVENTS, self._on_notify)
-        await self._conn.add_listener(channels.CONTROL, self._on_notify)
+    def _on_notify(self, channel: str) -> Callable[[str], None]:
+        def enqueue(payload: str) -> None:
+            self._queue.put_nowait((channel, payload))
 
-    def _on_notify(self, conn, pid, channel: str, payload: str) -> None:
-        self._queue.put_nowait((channel, payload))
+        return enqueue
 
-    async def _watch(self) -> None:
-        """Re-LISTEN when the connection drops. Sockets here may have missed events meanwhile:
-        they are closed with 1012 so clients reconnect with last_event_id and replay."""
-        while not self._stopping:
-            await asyncio.sleep(RECONNECT_DELAY)
-            if self._conn is not None and not self._conn.is_closed():
-                continue
-            try:
-                await self._connect()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("relay: cannot re-LISTEN yet: %r", exc)
-                continue
-            log.warning("relay: LISTEN connection restored; asking sockets to resume")
-            self.hub.close_all(1012, "Reconnect with last_event_id to resume")
+    def _resume_sockets(self) -> None:
+        """The LISTEN connection was lost and is back: sockets here may have missed events
+        meanwhile. They are closed with 1012 so clients reconnect with last_event_id and
+        replay."""
+        log.warning("relay: asking sockets to resume after a lost LISTEN connection")
+        self.hub.close_all(1012, "Reconnect with last_event_id to resume")
 
     async def _consume(self) -> None:
         """One notification at a time, in arrival (= commit) order."""
