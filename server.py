@@ -29,7 +29,7 @@ from expertconnect.db import create_database
 from expertconnect.db.listener import Listener
 from expertconnect.inflight import InFlight
 from expertconnect.localdb import LocalDatabaseError, resolve_dsn
-from expertconnect.ratelimit import TokenBucketLimiter
+from expertconnect.ratelimit import RateLimiters, TokenBucketLimiter
 from expertconnect.realtime.hub import Hub
 from expertconnect.realtime.relay import PostgresRelay
 from expertconnect.services import Services
@@ -84,13 +84,13 @@ async def serve(config) -> None:
             load_or_create_secret(config.auth.jwt_secret, config.var_dir),
             config.auth.token_ttl_seconds,
         ),
-        limiters={
-            "auth": TokenBucketLimiter(limits.auth_per_minute),
-            "default": TokenBucketLimiter(limits.default_per_minute),
-            "login_failures": TokenBucketLimiter(limits.auth_per_minute),
-            "registration": TokenBucketLimiter(limits.registrations_per_hour, period=3600),
-            "purchase": TokenBucketLimiter(limits.purchases_per_day, period=86400),
-        },
+        limiters=RateLimiters(
+            auth=TokenBucketLimiter(limits.auth_per_minute),
+            default=TokenBucketLimiter(limits.default_per_minute),
+            login_failures=TokenBucketLimiter(limits.auth_per_minute),
+            registration=TokenBucketLimiter(limits.registrations_per_hour, period=3600),
+            purchase=TokenBucketLimiter(limits.purchases_per_day, period=86400),
+        ),
         hub=Hub(config.realtime.max_sockets_per_user),
         auth_cache=AuthCache(listener, db, config.auth.user_cache_size),
         trusted_proxies=[

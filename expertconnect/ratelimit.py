@@ -95,3 +95,14 @@ class TokenBucketLimiter:
         target = int(self.max_entries * 0.9)
         while len(self._buckets) > target:
             del self._buckets[next(iter(self._buckets))]
+
+
+@dataclass(frozen=True)
+class RateLimiters:
+    """Every limiter of the process, one per scope (rate_limits in config.yaml)."""
+
+    auth: TokenBucketLimiter  # unauthenticated endpoints, per client address
+    default: TokenBucketLimiter  # everything else, per user (REST and chat frames alike)
+    login_failures: TokenBucketLimiter  # failed logins, per target username
+    registration: TokenBucketLimiter  # accounts opened, per client address
+    purchase: TokenBucketLimiter  # credit purchases, per user

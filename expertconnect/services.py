@@ -10,7 +10,7 @@ from expertconnect.auth import PasswordHasher, TokenIssuer
 from expertconnect.authcache import AuthCache
 from expertconnect.config import Config
 from expertconnect.db import Database
-from expertconnect.ratelimit import TokenBucketLimiter
+from expertconnect.ratelimit import RateLimiters
 from expertconnect.realtime.hub import Hub
 
 if TYPE_CHECKING:
@@ -26,8 +26,7 @@ class Services:
     db: Database
     passwords: PasswordHasher
     tokens: TokenIssuer
-    # Rate-limit scope ("auth", "default") -> its buckets.
-    limiters: dict[str, TokenBucketLimiter]
+    limiters: RateLimiters
     # Sockets by user; actions publish committed events through it.
     hub: Hub
     # Users and revocations in memory, for authentication without a query.

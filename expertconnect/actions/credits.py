@@ -79,7 +79,7 @@ async def pay_for_meeting(
             description=EARNED_DESCRIPTION,
             related_meeting_id=meeting_id,
         )
-        await box.notify(
+        await box.add_notification(
             user_id=expert_id,
             notification_type="credits_received",
             title="Credits Received",

@@ -82,7 +82,8 @@ async def book(
     scheduled_end: dt.datetime,
 ) -> dict:
     """Create a pending meeting and tell the expert. If the expert has declared weekly
-    availability, the meeting must fit inside one slot (read in the expert's time zone)."""
+    availability, the meeting must fit inside one availability window (read in the expert's
+    time zone)."""
     try:
         async with outbox.transaction(services) as box:
             if not await meetings_q.fits_availability(
@@ -99,7 +100,7 @@ async def book(
                 scheduled_start=scheduled_start,
                 scheduled_end=scheduled_end,
             )
-            await box.notify(
+            await box.add_notification(
                 user_id=expert_id,
                 notification_type="meeting_request",
                 title="Meeting Request",
@@ -149,7 +150,7 @@ async def change_status(
                 meeting["requester_id"] if user_id == meeting["expert_id"] else meeting["expert_id"]
             )
             notification_type, title, content = _STATUS_NOTICES[new_status]
-            await box.notify(
+            await box.add_notification(
                 user_id=other,
                 notification_type=notification_type,
                 title=title,
@@ -186,7 +187,7 @@ async def expire_pending_requests(services: Services) -> int:
                 )
                 for meeting in rows:
                     for party in (meeting["requester_id"], meeting["expert_id"]):
-                        await box.notify(
+                        await box.add_notification(
                             user_id=party,
                             notification_type="meeting_cancelled",
                             title="Meeting Request Expired",
@@ -242,7 +243,7 @@ async def review(
                 rating=rating,
                 review_text=review_text,
             )
-            await box.notify(
+            await box.add_notification(
                 user_id=reviewee_id,
                 notification_type="new_review",
                 title="New Review",

@@ -4,7 +4,7 @@ JSON in and out, and the one place errors are rendered in the spec's shapes."""
 from __future__ import annotations
 
 import ipaddress
-import logging
+from collections.abc import Hashable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,11 +24,11 @@ from expertconnect.errors import (
     Unauthorized,
     as_api_error,
 )
+from expertconnect.ids import parse_id
 from expertconnect.logs import log_failure
+from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.services import IPNetwork, Services
-from expertconnect.validation import INT64_MAX, Form
-
-log = logging.getLogger(__name__)
+from expertconnect.validation import Form
 
 # List endpoints answer pages of PAGE_DEFAULT rows unless asked for up to PAGE_MAX.
 PAGE_DEFAULT, PAGE_MAX = 50, 200
@@ -112,11 +112,11 @@ class BaseHandler(tornado.web.RequestHandler):
         if self.request.method == "OPTIONS":
             return
         if self.rate_scope == "auth":
-            self._apply_rate_limit("auth", self.client_address)
+            self._apply_rate_limit(self.services.limiters.auth, self.client_address)
         if self.auth_required:
             claims = self._decode_bearer_token()
             if self.rate_scope == "default":
-                self._apply_rate_limit("default", claims.user_id)
+                self._apply_rate_limit(self.services.limiters.default, claims.user_id)
             user = await self.services.auth_cache.user_for_token(claims.user_id, claims.jti)
             if user is None:
                 raise Unauthorized("Invalid or expired token")
@@ -144,8 +144,8 @@ class BaseHandler(tornado.web.RequestHandler):
         except InvalidToken:
             raise Unauthorized("Invalid or expired token") from None
 
-    def _apply_rate_limit(self, scope: str, identity) -> None:
-        decision = self.services.limiters[scope].hit(identity)
+    def _apply_rate_limit(self, limiter: TokenBucketLimiter, identity: Hashable) -> None:
+        decision = limiter.hit(identity)
         self._add_sticky_headers(decision.headers())
         if not decision.allowed:
             raise TooManyRequests(decision.headers())
@@ -155,15 +155,15 @@ class BaseHandler(tornado.web.RequestHandler):
         for name, value in headers.items():
             self.set_header(name, value)
 
-    def require_quota(self, scope: str, identity) -> None:
-        """429 if the quota `scope` of `identity` is used up; charge it with charge_quota()
+    def require_quota(self, limiter: TokenBucketLimiter, identity: Hashable) -> None:
+        """429 if the quota `limiter` of `identity` is used up; charge it with charge_quota()
         once the work has succeeded, so refused attempts cost nothing."""
-        decision = self.services.limiters[scope].status(identity)
+        decision = limiter.status(identity)
         if not decision.allowed:
             raise TooManyRequests(decision.headers())
 
-    def charge_quota(self, scope: str, identity) -> None:
-        self.services.limiters[scope].hit(identity)
+    def charge_quota(self, limiter: TokenBucketLimiter, identity: Hashable) -> None:
+        limiter.hit(identity)
 
     @property
     def client_address(self) -> str:
@@ -211,10 +211,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def path_id(raw: str, not_found: str) -> int:
         """A positive int64 id from the URL; anything no row can have is a 404 with the same
         body as a missing row."""
-        # The length first: int() refuses strings of more than 4300 digits with a ValueError.
-        if len(raw) <= 19 and raw.isascii() and raw.isdigit() and 0 < int(raw) <= INT64_MAX:
-            return int(raw)
-        raise NotFound(not_found)
+        parsed = parse_id(raw)
+        if parsed is None:
+            raise NotFound(not_found)
+        return parsed
 
     def query_form(self) -> Form:
         return Form(

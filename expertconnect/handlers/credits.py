@@ -48,7 +48,7 @@ class PurchaseHandler(BaseHandler):
                 f"Expected amount {expected:.2f} for {credits_to_purchase} credits.",
             )
         form.validate()
-        self.require_quota("purchase", self.user_id)
+        self.require_quota(self.services.limiters.purchase, self.user_id)
         result = await credits.purchase(
             self.services,
             self.user_id,
@@ -56,7 +56,7 @@ class PurchaseHandler(BaseHandler):
             amount=amount,
             credits=credits_to_purchase,
         )
-        self.charge_quota("purchase", self.user_id)
+        self.charge_quota(self.services.limiters.purchase, self.user_id)
         self.write_json(result)
 
 

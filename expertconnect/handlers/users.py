@@ -87,7 +87,7 @@ class RegisterHandler(BaseHandler):
         )
         form.validate()
         # Each account comes with free credits: cap how many one address can open.
-        self.require_quota("registration", self.client_address)
+        self.require_quota(self.services.limiters.registration, self.client_address)
         payload = await accounts.register(
             self.services,
             username=username,
@@ -96,7 +96,7 @@ class RegisterHandler(BaseHandler):
             first_name=first_name,
             last_name=last_name,
         )
-        self.charge_quota("registration", self.client_address)
+        self.charge_quota(self.services.limiters.registration, self.client_address)
         self.write_json(payload, status=201)
 
 
@@ -112,11 +112,11 @@ class LoginHandler(BaseHandler):
         # Failed logins also count per target username, so that many addresses cannot
         # brute-force one account; a locked-out attempt costs no bcrypt.
         account_key = username.lower()
-        self.require_quota("login_failures", account_key)
+        self.require_quota(self.services.limiters.login_failures, account_key)
         try:
             payload = await accounts.login(self.services, username=username, password=password)
         except BadCredentials:
-            self.charge_quota("login_failures", account_key)
+            self.charge_quota(self.services.limiters.login_failures, account_key)
             raise
         self.write_json(payload)
 

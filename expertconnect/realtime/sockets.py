@@ -23,12 +23,13 @@ from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
 from expertconnect.errors import ApiError, ValidationError, as_api_error
+from expertconnect.ids import parse_id
 from expertconnect.logs import log_failure
 from expertconnect.realtime import events
 from expertconnect.realtime.events import Event
 from expertconnect.realtime.sequencer import Sequencer
 from expertconnect.services import Services
-from expertconnect.validation import INT64_MAX, Form
+from expertconnect.validation import Form
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +119,9 @@ class EventSocket(tornado.websocket.WebSocketHandler):
         except (ApiError, DatabaseUnavailable) as exc:
             answer = as_api_error(exc)
             return self._refuse(answer.status, answer.message)
-        last_event_id = self._query_text("last_event_id")
-        if "last_event_id" in self.request.query_arguments and not (
-            last_event_id
-            and len(last_event_id) <= 19
-            and last_event_id.isascii()
-            and last_event_id.isdigit()
-            and int(last_event_id) <= INT64_MAX
-        ):
+        self._resume_from = parse_id(self._query_text("last_event_id"), minimum=0)
+        if "last_event_id" in self.request.query_arguments and self._resume_from is None:
             return self._refuse(400, "last_event_id must be a non-negative integer")
-        self._resume_from = int(last_event_id) if last_event_id is not None else None
         await super().get(*args, **kwargs)
 
     async def prepare_socket(self, *args) -> None:
@@ -241,8 +235,8 @@ class ChatSocket(EventSocket):
     event_types = (events.MESSAGE_RECEIVE, events.MESSAGE_READ)
 
     async def prepare_socket(self, receiver_id: str) -> None:
-        peer_id = int(receiver_id)
-        if peer_id < 2**63 and await users_q.exists_user(self.services.db, peer_id):
+        peer_id = parse_id(receiver_id)
+        if peer_id is not None and await users_q.exists_user(self.services.db, peer_id):
             self.peer_id = peer_id
 
     async def open(self, *args) -> None:
@@ -268,7 +262,7 @@ class ChatSocket(EventSocket):
         if self.peer_id == self.user_id:
             self._send(events.error_frame("You cannot send a message to yourself"))
             return
-        decision = self.services.limiters["default"].hit(self.user_id)
+        decision = self.services.limiters.default.hit(self.user_id)
         if not decision.allowed:
             self._send(
                 events.error_frame(f"Rate limit exceeded; retry in {decision.retry_after} s")
