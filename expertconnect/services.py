@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from expertconnect.auth import PasswordHasher, TokenIssuer
 from expertconnect.authcache import AuthCache
@@ -13,8 +13,12 @@ from expertconnect.db import Database
 from expertconnect.ratelimit import RateLimiters
 from expertconnect.realtime.hub import Hub
 
-if TYPE_CHECKING:
-    from expertconnect.realtime.relay import PostgresRelay
+
+class Relay(Protocol):
+    """What actions need of realtime/relay.py's PostgresRelay (which they do not import): the
+    id other processes know this one's notifications by."""
+
+    origin: str
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -32,6 +36,6 @@ class Services:
     # Users and revocations in memory, for authentication without a query.
     auth_cache: AuthCache
     # Set with realtime.backend: postgres, to reach sockets held by other processes.
-    relay: PostgresRelay | None = None
+    relay: Relay | None = None
     # server.trusted_proxies, parsed once.
     trusted_proxies: list[IPNetwork] = field(default_factory=list)
