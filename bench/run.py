@@ -53,8 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
-from expertconnect.db import ensure_database  # noqa: E402
-from expertconnect.localdb import ensure_local_cluster  # noqa: E402
+from expertconnect.localdb import ensure_database, ensure_local_cluster  # noqa: E402
 
 
 def env_int(name: str, default: int) -> int:

@@ -16,6 +16,8 @@ from pathlib import Path
 import bcrypt
 import jwt
 
+from expertconnect.ids import INT64_MAX
+
 log = logging.getLogger(__name__)
 
 JWT_ALGORITHM = "HS256"
@@ -113,7 +115,7 @@ class TokenIssuer:
             expires_at = exp
         except (jwt.PyJWTError, ValueError, TypeError, AttributeError) as exc:
             raise InvalidToken(str(exc)) from None
-        if not 0 < user_id < 2**63:
+        if not 0 < user_id <= INT64_MAX:
             raise InvalidToken("subject out of range")
         return TokenClaims(user_id=user_id, jti=jti, expires_at=expires_at)
 

@@ -3,31 +3,28 @@ token ids, so that an authenticated GET needs no query for its authentication.
 
 It is only trusted while it hears every change. Triggers on users and revoked_tokens
 (0005_auth_cache_notify.sql) pg_notify on commit, whoever the writer is: this process, another
-one, or a DBA in psql. The cache LISTENs on a dedicated connection (LISTEN is session state, so
-never a pooled one); while that connection is down every lookup goes to the database. This
+one, or a DBA in psql. The cache hears them through the process's LISTEN connection
+(db/listener.py); while that connection is down every lookup goes to the database. This
 process's own writes (logout, profile updates) are applied at once, before it answers."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections import OrderedDict
 
 import asyncpg
 
+from expertconnect.db import channels
+from expertconnect.db.listener import Listener, Subscription
 from expertconnect.db.queries import users as users_q
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "expertconnect_auth"
-# Seconds between attempts to re-establish a lost LISTEN connection.
-RECONNECT_DELAY = 1.0
-
 
 class AuthCache:
-    def __init__(self, dsn: str, db, max_users: int):
-        self.dsn = dsn
+    def __init__(self, listener: Listener, db, max_users: int):
+        self.listener = listener
         self.db = db
         self.max_users = max_users
         self._users: OrderedDict[int, dict] = OrderedDict()
@@ -37,38 +34,24 @@ class AuthCache:
         # Bumped by every invalidation: a row read from the database before an invalidation
         # arrived is not cached after it.
         self._generation = 0
-        self._conn: asyncpg.Connection | None = None
-        self._watcher: asyncio.Task | None = None
+        if self.enabled:
+            listener.subscribe(
+                Subscription({channels.AUTH: self._on_notify}, on_listening=self._reload)
+            )
 
     @property
     def enabled(self) -> bool:
         return self.max_users > 0
 
-    async def start(self) -> None:
-        if not self.enabled:
-            return
-        await self._listen()
-        self._watcher = asyncio.create_task(self._watch())
-
     @property
     def _live(self) -> bool:
-        """Hearing every change right now? (asyncpg marks the connection closed as soon as
-        the socket drops.)"""
-        return self._conn is not None and not self._conn.is_closed()
+        """Hearing every change right now?"""
+        return self.enabled and self.listener.live
 
-    async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-        if self._conn is not None and not self._conn.is_closed():
-            await self._conn.close()
-
-    async def _listen(self) -> None:
-        """LISTEN first, then load the revocations, and only then trust the cache: nothing
-        committed in between is missed. Revocations are only ever added (until they expire)."""
-        conn = await asyncpg.connect(
-            self.dsn, server_settings={"application_name": "expertconnect-auth-cache"}
-        )
-        await conn.add_listener(CHANNEL, self._on_notify)
+    async def _reload(self, conn: asyncpg.Connection) -> None:
+        """On a new LISTEN connection, before it counts as live: load the revocations, and
+        forget the users (changes to them may have been missed). Nothing committed from the
+        LISTEN on is missed. Revocations are only ever added (until they expire)."""
         self._revoked.update(
             {
                 r["jti"]: r["expires_at"].timestamp()
@@ -77,28 +60,14 @@ class AuthCache:
         )
         self._users.clear()
         self._generation += 1
-        self._conn = conn
 
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(RECONNECT_DELAY)
-            if self._live:
-                continue
-            try:
-                await self._listen()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("auth cache: cannot LISTEN (%r); reading from the database", exc)
-                continue
-            log.info("auth cache: LISTEN connection restored")
-
-    def _on_notify(self, conn, pid, channel: str, payload: str) -> None:
-        kind, _, value = payload.partition(" ")
+    def _on_notify(self, payload: str) -> None:
+        change = channels.decode_auth(payload)
         self._generation += 1
-        if kind == "user":
-            self._users.pop(int(value), None)
-        elif kind == "revoke":
-            jti, _, expires_at = value.partition(" ")
-            self._revoked[uuid.UUID(jti)] = float(expires_at)
+        if isinstance(change, channels.UserChanged):
+            self._users.pop(change.user_id, None)
+        elif isinstance(change, channels.TokenRevoked):
+            self._revoked[change.jti] = change.expires_at
 
     async def user_for_token(self, user_id: int, jti: uuid.UUID) -> dict | None:
         """The user a valid token names, or None if it is revoked or the user is gone."""

@@ -29,13 +29,13 @@ import yaml
 
 from expertconnect import __version__, migrate
 from expertconnect.config import ENV_CONFIG, Config, ConfigError, load_config
-from expertconnect.db import resolve_dsn
 from expertconnect.localdb import (
     LocalDatabaseError,
     cluster_dir,
     ensure_local_cluster,
     find_pg_bin,
     local_cluster_running,
+    resolve_dsn,
     stop_local_cluster,
 )
 from expertconnect.observability import configure_logging

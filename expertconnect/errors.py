@@ -1,7 +1,11 @@
 """The ApiError family: raise anywhere in a request, rendered once by BaseHandler.write_error
-as the spec's `{"error": ...}` or `{"errors": {field: [...]}}`."""
+as the spec's `{"error": ...}` or `{"errors": {field: [...]}}`. as_api_error translates the
+other layers' own errors (an action's refusal, the database being unavailable) into it."""
 
 from __future__ import annotations
+
+from expertconnect.actions.errors import ActionError, BadCredentials, DoesNotExist, InvalidField
+from expertconnect.db import DatabaseUnavailable
 
 
 class ApiError(Exception):
@@ -91,3 +95,21 @@ class ServiceUnavailable(ApiError):
 
     def __init__(self, message: str = "Service temporarily unavailable"):
         super().__init__(message, headers={"Retry-After": "5"})
+
+
+def as_api_error(exc: BaseException | None) -> ApiError | None:
+    """The answer a client gets for `exc`, or None if it is a failure of the server (a 500).
+    The one place where the layers' own errors get an HTTP status."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, DatabaseUnavailable):
+        return ServiceUnavailable(exc.message)
+    if isinstance(exc, InvalidField):
+        return ValidationError.single(exc.field, exc.message)
+    if isinstance(exc, DoesNotExist):
+        return NotFound(exc.message)
+    if isinstance(exc, BadCredentials):
+        return Unauthorized(exc.message)
+    if isinstance(exc, ActionError):  # Refused
+        return BadRequest(exc.message)
+    return None

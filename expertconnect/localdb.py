@@ -1,10 +1,12 @@
 """A private PostgreSQL cluster for deployments that configure no database.dsn: created with the
 system's initdb on first use, started with pg_ctl when not running, listening only on a unix
 socket in its own directory. As root the binaries run as the `postgres` OS user, and the cluster
-lives where that user can reach it (a checkout under a 0700 home cannot be)."""
+lives where that user can reach it (a checkout under a 0700 home cannot be). Also where the
+server's DSN is decided (resolve_dsn) and its database created when missing."""
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import hashlib
 import logging
@@ -14,6 +16,10 @@ import shutil
 import subprocess
 from pathlib import Path
 from urllib.parse import quote
+
+import asyncpg
+
+from expertconnect.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +164,26 @@ def stop_local_cluster(var_dir: Path) -> bool:
     if done.returncode != 0:
         raise LocalDatabaseError(f"pg_ctl stop failed: {done.stderr.strip()}")
     return True
+
+
+async def resolve_dsn(config: Config) -> str:
+    """The configured DSN, or the private cluster's (created on first use) with our database."""
+    if config.database.dsn:
+        return config.database.dsn
+    admin_dsn = await asyncio.get_running_loop().run_in_executor(
+        None, ensure_local_cluster, config.var_dir
+    )
+    await ensure_database(admin_dsn, config.database.name)
+    return admin_dsn.replace("@/postgres?", f"@/{config.database.name}?", 1)
+
+
+async def ensure_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # Identifiers cannot be parameters; quote_ident makes the name safe.
+            quoted = await conn.fetchval("SELECT quote_ident($1)", name)
+            await conn.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await conn.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -99,3 +99,22 @@ class TokenBucketLimiter:
         target = int(self.max_entries * 0.9)
         while len(self._buckets) > target:
             del self._buckets[next(iter(self._buckets))]
+
+
+@dataclass(frozen=True)
+class RateLimiters:
+    """Every limiter of the process, one per scope (rate_limits in config.yaml); the attribute
+    names are the scopes' names (in metrics, for one)."""
+
+    auth: TokenBucketLimiter  # unauthenticated endpoints, per client address
+    default: TokenBucketLimiter  # everything else, per user (REST and chat frames alike)
+    login_failures: TokenBucketLimiter  # failed logins, per target username
+    registration: TokenBucketLimiter  # accounts opened, per client address
+    purchase: TokenBucketLimiter  # credit purchases, per user
+
+    def scope_of(self, limiter: TokenBucketLimiter) -> str:
+        """The scope `limiter` limits, e.g. "registration" for self.registration."""
+        for scope in fields(self):
+            if getattr(self, scope.name) is limiter:
+                return scope.name
+        raise ValueError("not one of these limiters")

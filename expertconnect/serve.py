@@ -21,10 +21,11 @@ from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.authcache import AuthCache
 from expertconnect.config import Config
-from expertconnect.db import create_database, resolve_dsn
+from expertconnect.db import create_database
+from expertconnect.db.listener import Listener
 from expertconnect.inflight import InFlight
-from expertconnect.localdb import cluster_dir
-from expertconnect.ratelimit import TokenBucketLimiter
+from expertconnect.localdb import cluster_dir, resolve_dsn
+from expertconnect.ratelimit import RateLimiters, TokenBucketLimiter
 from expertconnect.realtime.hub import Hub
 from expertconnect.realtime.relay import PostgresRelay
 from expertconnect.services import Services
@@ -84,7 +85,13 @@ async def serve(config: Config) -> None:
     try:
         dsn = await resolve_dsn(config)
         await run_migrations(dsn)
-        db = await create_database(config, dsn)
+        db = await create_database(
+            dsn,
+            pool_min=config.database.pool_min,
+            pool_max=config.database.pool_max,
+            command_timeout=config.database.command_timeout,
+            acquire_timeout=config.database.acquire_timeout,
+        )
     except DATABASE_UNREACHABLE as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StartupError(f"cannot reach the database: {reason}") from None
@@ -93,6 +100,10 @@ async def serve(config: Config) -> None:
         None, PasswordHasher, config.auth.bcrypt_rounds, config.auth.bcrypt_threads
     )
     limits = config.rate_limits
+    # One LISTEN connection for the auth cache and the relay; both subscribe when made.
+    listener = Listener(dsn)
+    hub = Hub(config.realtime.max_sockets_per_user)
+    relay = PostgresRelay(listener, db, hub) if config.realtime.backend == "postgres" else None
     services = Services(
         config=config,
         db=db,
@@ -101,24 +112,24 @@ async def serve(config: Config) -> None:
             load_or_create_secret(config.auth.jwt_secret, config.var_dir),
             config.auth.token_ttl_seconds,
         ),
-        limiters={
-            "auth": TokenBucketLimiter(limits.auth_per_minute),
-            "default": TokenBucketLimiter(limits.default_per_minute),
-            "login_failures": TokenBucketLimiter(limits.auth_per_minute),
-            "registration": TokenBucketLimiter(limits.registrations_per_hour, period=3600),
-            "purchase": TokenBucketLimiter(limits.purchases_per_day, period=86400),
-        },
-        hub=Hub(config.realtime.max_sockets_per_user),
-        auth_cache=AuthCache(dsn, db, config.auth.user_cache_size),
+        limiters=RateLimiters(
+            auth=TokenBucketLimiter(limits.auth_per_minute),
+            default=TokenBucketLimiter(limits.default_per_minute),
+            login_failures=TokenBucketLimiter(limits.auth_per_minute),
+            registration=TokenBucketLimiter(limits.registrations_per_hour, period=3600),
+            purchase=TokenBucketLimiter(limits.purchases_per_day, period=86400),
+        ),
+        hub=hub,
+        auth_cache=AuthCache(listener, db, config.auth.user_cache_size),
+        relay=relay,
         trusted_proxies=[
             ipaddress.ip_network(p, strict=False) for p in config.server.trusted_proxies
         ],
     )
-    services.metrics.watch(services.hub, db)
-    await services.auth_cache.start()
-    if config.realtime.backend == "postgres":
-        services.relay = PostgresRelay(dsn, db, services.hub)
-        await services.relay.start()
+    services.metrics.watch(hub, db)
+    if relay is not None:
+        await relay.start()
+    await listener.start()
     # Every process runs the sweeps (expiry, auto-completion, reminders, retention), once now
     # and then every meetings.expiry_interval_seconds; SKIP LOCKED keeps them from handling a
     # meeting twice. PeriodicCallback awaits a coroutine function and never overlaps runs.
@@ -171,9 +182,9 @@ async def serve(config: Config) -> None:
         await asyncio.wait_for(server.close_all_connections(), CLOSE_CONNECTIONS_SECONDS)
     except TimeoutError:
         log.warning("some connections did not close in time")
-    if services.relay is not None:
-        await services.relay.stop()
-    await services.auth_cache.stop()
+    await listener.stop()
+    if relay is not None:
+        await relay.stop()
     await db.close(CLOSE_POOL_SECONDS)
     log.info("stopped")
     if not config.database.dsn:

@@ -1,21 +1,25 @@
-"""Services: what every handler is handed through initialize(), built once in server.py."""
+"""Services: what every handler is handed through initialize(), built once in serve.py."""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from expertconnect.auth import PasswordHasher, TokenIssuer
 from expertconnect.authcache import AuthCache
 from expertconnect.config import Config
 from expertconnect.db import Database
 from expertconnect.metrics import Metrics
-from expertconnect.ratelimit import TokenBucketLimiter
+from expertconnect.ratelimit import RateLimiters
 from expertconnect.realtime.hub import Hub
 
-if TYPE_CHECKING:
-    from expertconnect.realtime.relay import PostgresRelay
+
+class Relay(Protocol):
+    """What actions need of realtime/relay.py's PostgresRelay (which they do not import): the
+    id other processes know this one's notifications by."""
+
+    origin: str
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -27,14 +31,13 @@ class Services:
     db: Database
     passwords: PasswordHasher
     tokens: TokenIssuer
-    # Rate-limit scope ("auth", "default") -> its buckets.
-    limiters: dict[str, TokenBucketLimiter]
+    limiters: RateLimiters
     # Sockets by user; actions publish committed events through it.
     hub: Hub
     # Users and revocations in memory, for authentication without a query.
     auth_cache: AuthCache
     # Set with realtime.backend: postgres, to reach sockets held by other processes.
-    relay: PostgresRelay | None = None
+    relay: Relay | None = None
     # server.trusted_proxies, parsed once.
     trusted_proxies: list[IPNetwork] = field(default_factory=list)
     # GET /metrics: this process's series, in a registry of their own.

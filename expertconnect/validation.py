@@ -10,9 +10,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from expertconnect.errors import ValidationError
+from expertconnect.ids import INT64_MAX
 
 REQUIRED = "This field is required."
-INT64_MAX = 2**63 - 1
 _MISSING = object()
 _URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 

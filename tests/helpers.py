@@ -30,8 +30,12 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from expertconnect.db import ensure_database  # noqa: E402
-from expertconnect.localdb import PG_USER, ensure_local_cluster, find_pg_bin  # noqa: E402
+from expertconnect.localdb import (  # noqa: E402
+    PG_USER,
+    ensure_database,
+    ensure_local_cluster,
+    find_pg_bin,
+)
 
 # Every server the tests start signs with this secret, so a test can forge or check tokens.
 JWT_SECRET = "test-secret-" + uuid.uuid4().hex

@@ -64,7 +64,7 @@ def test_a_lost_listener_never_leaves_a_stale_user_and_comes_back(start_server, 
     # whether or not the notification was heard, the answer must be the new row.
     cut = db.fetchval("""SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                          WHERE datname = current_database()
-                           AND application_name = 'expertconnect-auth-cache'""")
+                           AND application_name = 'expertconnect-listener'""")
     assert cut >= 1
     db.execute("UPDATE users SET last_name = 'Rewritten' WHERE id = $1", user.id)
     assert _eventually(

@@ -12,7 +12,7 @@ import asyncpg
 from helpers import admin_dsn, with_database
 
 from expertconnect import migrate
-from expertconnect.db import ensure_database
+from expertconnect.localdb import ensure_database
 
 MIGRATION = "0008_normalized_user_names.sql"
 FULLWIDTH_JOHN = "\uff4a\uff4f\uff48\uff4e@example.com"

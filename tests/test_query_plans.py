@@ -325,7 +325,7 @@ def list_queries(tag_word: str):
         ),
         (
             "availability",
-            lambda c, u, p: availability_q.list_slots(c, u),
+            lambda c, u, p: availability_q.list_windows(c, u),
             {"user_availability_no_overlap_excl"},
         ),
         (

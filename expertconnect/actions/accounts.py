@@ -1,4 +1,5 @@
-"""Registration (user + credit account + initial ledger entry, one transaction), login, logout."""
+"""Registration (user + credit account + initial ledger entry, one transaction), login, logout,
+and profile changes (which, like logout, this process's auth cache learns at once)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import datetime as dt
 
 import asyncpg
 
+from expertconnect.actions.errors import BadCredentials, InvalidField
 from expertconnect.auth import TokenClaims
+from expertconnect.db import channels
 from expertconnect.db.queries import credits as credits_q
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import Unauthorized, ValidationError
-from expertconnect.realtime.relay import logout_payload
 from expertconnect.services import Services
 
 INITIAL_CREDIT_DESCRIPTION = "Initial free credit"
@@ -59,7 +60,7 @@ async def register(
                 )
     except asyncpg.UniqueViolationError as exc:
         field, message = _UNIQUE_FIELDS.get(exc.constraint_name, ("username", "Already exists."))
-        raise ValidationError.single(field, message) from None
+        raise InvalidField(field, message) from None
     return _auth_payload(user, services.tokens.issue(user["id"]))
 
 
@@ -68,7 +69,7 @@ async def login(services: Services, *, username: str, password: str) -> dict:
     # Checked even for an unknown username (against a decoy hash): same answer, same cost.
     ok = await services.passwords.check(password, account["password_hash"] if account else None)
     if not ok:
-        raise Unauthorized("Invalid username or password")
+        raise BadCredentials("Invalid username or password")
     return _auth_payload(account, services.tokens.issue(account["id"]))
 
 
@@ -78,4 +79,34 @@ async def logout(services: Services, claims: TokenClaims) -> None:
     services.auth_cache.token_revoked(claims.jti, claims.expires_at)
     services.hub.close_token(claims.user_id, claims.jti)
     if services.relay is not None:
-        await events_q.notify_control(services.db, logout_payload(claims.user_id, claims.jti))
+        await events_q.notify_control(
+            services.db, channels.encode_logout(claims.user_id, claims.jti)
+        )
+
+
+async def update_profile(
+    services: Services,
+    user_id: int,
+    *,
+    first_name: str | None,
+    last_name: str | None,
+    bio: str | None,
+    profile_picture: str | None,
+    timezone: str | None,
+    credits_per_hour: int | None,
+) -> dict:
+    """Set the fields given (None: unchanged) and serve the new row from this process's auth
+    cache at once (other processes hear of it from the 0005 trigger). Raises
+    asyncpg.InvalidParameterValueError for a time zone PostgreSQL does not know."""
+    user = await users_q.update_profile(
+        services.db,
+        user_id,
+        first_name=first_name,
+        last_name=last_name,
+        bio=bio,
+        profile_picture=profile_picture,
+        timezone=timezone,
+        credits_per_hour=credits_per_hour,
+    )
+    services.auth_cache.user_changed(user)
+    return user

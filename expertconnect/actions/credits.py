@@ -9,8 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from expertconnect.actions import outbox
+from expertconnect.actions.errors import DoesNotExist, Refused
 from expertconnect.db.queries import credits as credits_q
-from expertconnect.errors import BadRequest, NotFound
 from expertconnect.services import Services
 
 SPENT_DESCRIPTION = "Credit spent for meeting with expert"
@@ -33,7 +33,7 @@ async def purchase(
         )
         new_balance = await credits_q.update_credit(conn, user_id, credits)
         if new_balance is None:
-            raise BadRequest("Credit balance limit reached")
+            raise Refused("Credit balance limit reached")
         transaction = await credits_q.insert_transaction(
             conn,
             user_id=user_id,
@@ -59,14 +59,14 @@ async def pay_for_meeting(
         conn = box.conn
         meeting = await credits_q.get_meeting_for_payment(conn, meeting_id, payer_id)
         if meeting is None:
-            raise NotFound("Meeting not found")
+            raise DoesNotExist("Meeting not found")
         if meeting["requester_id"] != payer_id:
-            raise BadRequest("Only the requester of a meeting can pay for it")
+            raise Refused("Only the requester of a meeting can pay for it")
         if meeting["status"] == "cancelled":
-            raise BadRequest("Cannot pay for a cancelled meeting")
+            raise Refused("Cannot pay for a cancelled meeting")
         price = meeting["price_credits"]
         if price is not None and meeting["paid_credits"] + amount > price:
-            raise BadRequest(
+            raise Refused(
                 f"Payments for this meeting may not exceed its price of {price} credit(s); "
                 f"{meeting['paid_credits']} already paid"
             )
@@ -78,7 +78,7 @@ async def pay_for_meeting(
             await credits_q.lock_accounts(conn, [payer_id, expert_id])
         new_balance = await credits_q.update_debit(conn, payer_id, amount)
         if new_balance is None:
-            raise BadRequest("Insufficient credits")
+            raise Refused("Insufficient credits")
         await credits_q.insert_transaction(
             conn,
             user_id=payer_id,
@@ -98,7 +98,7 @@ async def pay_for_meeting(
                 f"{amount} credit(s) for the meeting '{meeting['title']}' are held for you "
                 "until it is completed."
             )
-        await box.notify(
+        await box.add_notification(
             user_id=expert_id,
             notification_type="credits_received",
             title=title,
@@ -160,7 +160,7 @@ async def settle(box: outbox.Outbox, meetings: list[dict], outcome: str) -> None
             }
             notification_type, heading = "payment_refunded", "Payment Refunded"
         for user_id, content in notices.items():
-            await box.notify(
+            await box.add_notification(
                 user_id=user_id,
                 notification_type=notification_type,
                 title=heading,
@@ -174,7 +174,7 @@ async def _credit(
 ) -> None:
     """Add `amount` to a balance with the ledger row that explains it."""
     if await credits_q.update_credit(conn, user_id, amount) is None:
-        raise BadRequest("The receiving credit balance cannot hold that many credits")
+        raise Refused("The receiving credit balance cannot hold that many credits")
     await credits_q.insert_transaction(
         conn,
         user_id=user_id,

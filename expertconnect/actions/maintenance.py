@@ -8,9 +8,9 @@ import datetime as dt
 import logging
 
 from expertconnect.actions import meetings
+from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ async def purge_expired(services) -> None:
                 break
         await users_q.delete_expired_revocations(services.db, now)
         services.auth_cache.prune(now.timestamp())
-    except ApiError as exc:
+    except DatabaseUnavailable as exc:
         log.warning("housekeeping skipped: %s", exc.message)
         return
     if purged:
@@ -54,7 +54,7 @@ async def run_sweeps(services) -> None:
     for step in SWEEP_STEPS:
         try:
             await services.metrics.sweep(step.__name__, step(services))
-        except ApiError as exc:
+        except DatabaseUnavailable as exc:
             log.warning("sweep step %s skipped: %s", step.__name__, exc.message)
         except Exception:
             log.exception("sweep step %s failed", step.__name__)

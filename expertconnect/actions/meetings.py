@@ -10,9 +10,10 @@ import logging
 import asyncpg
 
 from expertconnect.actions import credits, outbox
+from expertconnect.actions.errors import DoesNotExist, InvalidField, Refused
+from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import meetings as meetings_q
 from expertconnect.db.queries import reviews as reviews_q
-from expertconnect.errors import ApiError, BadRequest, NotFound, ValidationError
 from expertconnect.services import Services
 
 log = logging.getLogger(__name__)
@@ -88,21 +89,22 @@ async def book(
     scheduled_end: dt.datetime,
 ) -> dict:
     """Create a pending meeting and tell the expert. If the expert has declared weekly
-    availability, the meeting must fit inside one slot (read in the expert's time zone).
-    A requester holds at most meetings.max_open_requests pending requests: their bookings
-    take turns on a lock of their users row, so concurrent ones cannot pass the cap together
-    (each counts after the previous one committed, a fresh snapshot under READ COMMITTED)."""
+    availability, the meeting must fit inside one availability window (read in the expert's
+    time zone). A requester holds at most meetings.max_open_requests pending requests: their
+    bookings take turns on a lock of their users row, so concurrent ones cannot pass the cap
+    together (each counts after the previous one committed, a fresh snapshot under READ
+    COMMITTED)."""
     max_open = services.config.meetings.max_open_requests
     try:
         async with outbox.transaction(services) as box:
             await meetings_q.lock_participants(box.conn, [requester_id])
             held = await meetings_q.count_open_requests(box.conn, requester_id, up_to=max_open)
             if held >= max_open:
-                raise BadRequest(TOO_MANY_OPEN.format(limit=max_open))
+                raise Refused(TOO_MANY_OPEN.format(limit=max_open))
             if not await meetings_q.fits_availability(
                 box.conn, expert_id, scheduled_start, scheduled_end
             ):
-                raise ValidationError.single("scheduled_start", NOT_AVAILABLE)
+                raise InvalidField("scheduled_start", NOT_AVAILABLE)
             meeting = await meetings_q.insert_meeting(
                 box.conn,
                 title=title,
@@ -113,7 +115,7 @@ async def book(
                 scheduled_start=scheduled_start,
                 scheduled_end=scheduled_end,
             )
-            await box.notify(
+            await box.add_notification(
                 user_id=expert_id,
                 notification_type="meeting_request",
                 title="Meeting Request",
@@ -123,7 +125,7 @@ async def book(
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
         if exc.constraint_name not in _BOOKING_CONSTRAINTS:
             raise
-        raise ValidationError.single(*_BOOKING_CONSTRAINTS[exc.constraint_name]) from None
+        raise InvalidField(*_BOOKING_CONSTRAINTS[exc.constraint_name]) from None
     return meeting
 
 
@@ -138,13 +140,13 @@ async def change_status(
         async with outbox.transaction(services) as box:
             meeting = await meetings_q.get_meeting_for_update(box.conn, meeting_id, user_id)
             if meeting is None:
-                raise NotFound(MEETING_NOT_FOUND)
+                raise DoesNotExist(MEETING_NOT_FOUND)
             old_status = meeting["status"]
             who = TRANSITIONS.get((old_status, new_status))
             if who is None:
-                raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
+                raise Refused(f"Cannot change status from {old_status} to {new_status}")
             if who == EXPERT and user_id != meeting["expert_id"]:
-                raise BadRequest(
+                raise Refused(
                     f"Only the expert can change status from {old_status} to {new_status}"
                 )
             if (
@@ -154,11 +156,11 @@ async def change_status(
             ):
                 # Completing releases the requester's payment to the expert: the expert may
                 # not claim it for a meeting that has not begun.
-                raise BadRequest(EXPERT_COMPLETES_TOO_EARLY)
+                raise Refused(EXPERT_COMPLETES_TOO_EARLY)
             if new_status == "confirmed":
                 if _is_expired(meeting, services.config.meetings.pending_ttl_hours):
                     # Due for the expiry task, which may not have run yet.
-                    raise BadRequest("This meeting request has expired")
+                    raise Refused("This meeting request has expired")
                 await meetings_q.lock_participants(
                     box.conn, [meeting["requester_id"], meeting["expert_id"]]
                 )
@@ -171,12 +173,12 @@ async def change_status(
                 payment_status=payment_status,
             )
             if updated is None:  # cannot happen under the row lock; never apply a stale one
-                raise BadRequest(f"Cannot change status from {old_status} to {new_status}")
+                raise Refused(f"Cannot change status from {old_status} to {new_status}")
             other = (
                 meeting["requester_id"] if user_id == meeting["expert_id"] else meeting["expert_id"]
             )
             notification_type, title, content = _STATUS_NOTICES[new_status]
-            await box.notify(
+            await box.add_notification(
                 user_id=other,
                 notification_type=notification_type,
                 title=title,
@@ -189,7 +191,7 @@ async def change_status(
     except asyncpg.ExclusionViolationError as exc:
         if exc.constraint_name not in _OVERLAP_CONSTRAINTS:
             raise
-        raise BadRequest(OVERLAP) from None
+        raise Refused(OVERLAP) from None
     return updated
 
 
@@ -217,7 +219,7 @@ async def expire_pending_requests(services: Services) -> int:
                 )
                 for meeting in rows:
                     for party in (meeting["requester_id"], meeting["expert_id"]):
-                        await box.notify(
+                        await box.add_notification(
                             user_id=party,
                             notification_type="meeting_cancelled",
                             title="Meeting Request Expired",
@@ -230,7 +232,7 @@ async def expire_pending_requests(services: Services) -> int:
             # Fewer than a batch: nothing left that another process is not already handling.
             if len(rows) < EXPIRY_BATCH:
                 break
-    except ApiError as exc:
+    except DatabaseUnavailable as exc:
         log.warning("meeting expiry skipped: %s", exc.message)
     if expired:
         log.info("cancelled %d expired meeting requests", expired)
@@ -251,7 +253,7 @@ async def complete_past_meetings(services: Services) -> int:
             title, content = _STATUS_NOTICES["completed"][1:]
             for meeting in rows:
                 for party in (meeting["requester_id"], meeting["expert_id"]):
-                    await box.notify(
+                    await box.add_notification(
                         user_id=party,
                         notification_type="meeting_completed",
                         title=title,
@@ -282,7 +284,7 @@ async def remind_upcoming_meetings(services: Services) -> int:
             for meeting in rows:
                 starts = meeting["scheduled_start"].strftime("%Y-%m-%d %H:%M UTC")
                 for party in (meeting["requester_id"], meeting["expert_id"]):
-                    await box.notify(
+                    await box.add_notification(
                         user_id=party,
                         notification_type="meeting_reminder",
                         title="Meeting Reminder",
@@ -312,16 +314,16 @@ async def review(
                 box.conn, meeting_id, reviewer_id
             )
             if meeting is None:
-                raise NotFound(MEETING_NOT_FOUND)
+                raise DoesNotExist(MEETING_NOT_FOUND)
             if meeting["status"] != "completed":
-                raise BadRequest("Only completed meetings can be reviewed")
+                raise Refused("Only completed meetings can be reviewed")
             other = (
                 meeting["requester_id"]
                 if reviewer_id == meeting["expert_id"]
                 else meeting["expert_id"]
             )
             if reviewee_id != other:
-                raise ValidationError.single(
+                raise InvalidField(
                     "reviewee_id", "The reviewee must be the other participant of the meeting."
                 )
             created = await reviews_q.insert_review(
@@ -332,7 +334,7 @@ async def review(
                 rating=rating,
                 review_text=review_text,
             )
-            await box.notify(
+            await box.add_notification(
                 user_id=reviewee_id,
                 notification_type="new_review",
                 title="New Review",
@@ -342,7 +344,5 @@ async def review(
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "reviews_meeting_reviewer_key":
             raise
-        raise ValidationError.single(
-            "meeting_id", "You have already reviewed this meeting."
-        ) from None
+        raise InvalidField("meeting_id", "You have already reviewed this meeting.") from None
     return created

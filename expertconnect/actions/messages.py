@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncpg
 
 from expertconnect.actions import outbox
+from expertconnect.actions.errors import InvalidField
 from expertconnect.db.queries import messages as messages_q
 from expertconnect.db.queries import notifications as notifications_q
-from expertconnect.errors import ValidationError
 from expertconnect.realtime import events
 
 # Constraint -> the field error it means to the client.
@@ -23,7 +23,7 @@ _CONSTRAINT_ERRORS = {
 async def send_message(services, sender_id: int, receiver_id: int, content: str) -> dict:
     """Store the message and notify the receiver; returns the message with the spec's fields.
     `content` must already be validated (stripped, 1..realtime.max_message_length). Raises
-    ValidationError for an unknown receiver or a message to oneself."""
+    InvalidField for an unknown receiver or a message to oneself."""
     try:
         async with outbox.transaction(services) as box:
             message, notification = await messages_q.insert_message(
@@ -32,7 +32,6 @@ async def send_message(services, sender_id: int, receiver_id: int, content: str)
                 receiver_id,
                 content,
                 notification_title="New Message",
-                notification_content="You have a new message from {sender_name}.",
             )
             box.add(events.message_received(receiver_id, message))
             # The sender's own sockets (other tabs, the chat it was typed in) get it too.
@@ -42,7 +41,7 @@ async def send_message(services, sender_id: int, receiver_id: int, content: str)
         if exc.constraint_name not in _CONSTRAINT_ERRORS:
             raise
         field, text = _CONSTRAINT_ERRORS[exc.constraint_name]
-        raise ValidationError.single(field, text) from None
+        raise InvalidField(field, text) from None
     return message
 
 

@@ -21,7 +21,7 @@ class Outbox:
     def add(self, event: Event) -> None:
         self.events.append(event)
 
-    async def notify(
+    async def add_notification(
         self,
         *,
         user_id: int,
@@ -30,7 +30,8 @@ class Outbox:
         content: str,
         related_id: int | None,
     ) -> dict:
-        """Store a notification and queue its notification.receive event."""
+        """Store a notification row and queue its notification.receive event. (Not
+        pg_notify: other processes hear of recorded events through record().)"""
         notification = await notifications_q.insert_notification(
             self.conn,
             user_id=user_id,
@@ -61,8 +62,9 @@ class Outbox:
 
 @contextlib.asynccontextmanager
 async def transaction(services) -> AsyncIterator[Outbox]:
-    """`async with outbox.transaction(services) as box:` use box.conn for queries, box.notify()
-    and box.add() for events. Events reach sockets only if the transaction commits."""
+    """`async with outbox.transaction(services) as box:` use box.conn for queries,
+    box.add_notification() and box.add() for events. Events reach sockets only if the
+    transaction commits."""
     async with services.db.transaction() as conn:
         box = Outbox(conn)
         yield box

@@ -1,6 +1,7 @@
 """The connection pool. `Database` has the same fetch/fetchrow/fetchval/execute methods as an
 asyncpg Connection, so every query function takes either; it adds a first-come-first-served
-acquire with a timeout, and turns an unreachable or stalled database into ServiceUnavailable."""
+acquire with a timeout, and turns an unreachable or stalled database into DatabaseUnavailable.
+Only the pool: bootstrapping a private cluster and its database is localdb's."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ import logging
 from collections.abc import AsyncIterator
 
 import asyncpg
-
-from expertconnect.config import Config
-from expertconnect.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +30,22 @@ TIMEOUT_ERRORS = (asyncio.TimeoutError,)
 UNAVAILABLE_ERRORS = CONNECTION_LOST_ERRORS + TIMEOUT_ERRORS
 
 
-def unavailable(exc: BaseException) -> ServiceUnavailable:
+class DatabaseUnavailable(Exception):
+    """The database cannot answer right now (down, restarting, or too busy); the request may be
+    retried. The data layer's own word for it: the one place that renders errors (see
+    errors.as_api_error) makes it a 503, jobs log it and try again on their next run."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable:
     if isinstance(exc, TIMEOUT_ERRORS):
         log.warning("database timed out")
-        return ServiceUnavailable("Database is busy, try again")
+        return DatabaseUnavailable("Database is busy, try again")
     log.warning("database unavailable: %r", exc)
-    return ServiceUnavailable("Database unavailable")
+    return DatabaseUnavailable("Database unavailable")
 
 
 def _discard(conn) -> None:
@@ -65,9 +73,9 @@ class Database:
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection within database.acquire_timeout (queueing and connecting
-        together), else 503. A connection that fails in use is thrown away, not pooled again:
-        after a PostgreSQL restart every pooled connection is dead, and each is replaced by a
-        fresh one on its next acquire."""
+        together), else DatabaseUnavailable. A connection that fails in use is thrown away, not
+        pooled again: after a PostgreSQL restart every pooled connection is dead, and each is
+        replaced by a fresh one on its next acquire."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.acquire_timeout
         if self._fair.locked():
@@ -94,7 +102,7 @@ class Database:
         finally:
             self._fair.release()
 
-    def _unavailable(self, exc: BaseException) -> ServiceUnavailable:
+    def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:
         self.unavailable_total += 1
         return unavailable(exc)
 
@@ -109,8 +117,8 @@ class Database:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection inside a transaction that commits when the block exits cleanly. A
-        commit whose answer is lost is a 503; its writes may or may not have been applied, but
-        nothing answered 2xx is ever missing."""
+        commit whose answer is lost raises DatabaseUnavailable; its writes may or may not have
+        been applied, but nothing answered 2xx is ever missing."""
         async with self.acquire() as conn:
             async with conn.transaction():
                 yield conn
@@ -140,37 +148,14 @@ class Database:
             self.pool.terminate()
 
 
-async def resolve_dsn(config: Config) -> str:
-    """The configured DSN, or the private cluster's (created on first use) with our database."""
-    if config.database.dsn:
-        return config.database.dsn
-    from expertconnect.localdb import ensure_local_cluster
-
-    admin_dsn = await asyncio.get_running_loop().run_in_executor(
-        None, ensure_local_cluster, config.var_dir
-    )
-    await ensure_database(admin_dsn, config.database.name)
-    return admin_dsn.replace("@/postgres?", f"@/{config.database.name}?", 1)
-
-
-async def ensure_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            # Identifiers cannot be parameters; quote_ident makes the name safe.
-            quoted = await conn.fetchval("SELECT quote_ident($1)", name)
-            await conn.execute(f"CREATE DATABASE {quoted}")
-    finally:
-        await conn.close()
-
-
-async def create_database(config: Config, dsn: str) -> Database:
+async def create_database(
+    dsn: str, *, pool_min: int, pool_max: int, command_timeout: float, acquire_timeout: float
+) -> Database:
     pool = await asyncpg.create_pool(
         dsn,
-        min_size=config.database.pool_min,
-        max_size=config.database.pool_max,
-        command_timeout=config.database.command_timeout,
+        min_size=pool_min,
+        max_size=pool_max,
+        command_timeout=command_timeout,
         reset=_skip_session_reset,
     )
-    return Database(pool, config.database.acquire_timeout)
+    return Database(pool, acquire_timeout)

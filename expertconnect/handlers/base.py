@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,11 +16,11 @@ import tornado.web
 
 from expertconnect import migrate, wire
 from expertconnect.auth import InvalidToken
+from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import health as health_q
 from expertconnect.errors import (
     BEARER_EXPECTED,
     NO_CREDENTIALS,
-    ApiError,
     BadRequest,
     Forbidden,
     MethodNotAllowed,
@@ -30,12 +29,14 @@ from expertconnect.errors import (
     TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
+    as_api_error,
 )
+from expertconnect.ids import parse_id
+from expertconnect.logs import log_failure
 from expertconnect.observability import RequestContextHandler, route_label
+from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.services import IPNetwork, Services
-from expertconnect.validation import INT64_MAX, Form
-
-log = logging.getLogger(__name__)
+from expertconnect.validation import Form
 
 # List endpoints answer pages of PAGE_DEFAULT rows unless asked for up to PAGE_MAX.
 PAGE_DEFAULT, PAGE_MAX = 50, 200
@@ -85,24 +86,6 @@ def is_json_media_type(content_type: str) -> bool:
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
             return False
     return True
-
-
-def log_failure(handler: tornado.web.RequestHandler, typ, value, tb) -> None:
-    """RequestHandler.log_exception for the API and the sockets. Client errors (ApiError, a 4xx
-    HTTPError) are answers, not failures: the access log has them. Tornado's own version would
-    also write the full URI, whose query string can carry ?token=; this one writes the path."""
-    if isinstance(value, ApiError):
-        return
-    if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
-        return
-    request = handler.request
-    log.error(
-        "%s %s (%s) failed",
-        request.method,
-        request.path,
-        request.remote_ip,
-        exc_info=(typ, value, tb),
-    )
 
 
 @tornado.web.stream_request_body
@@ -161,11 +144,11 @@ class BaseHandler(RequestContextHandler):
         if self.request.method == "OPTIONS":
             return
         if self.rate_scope == "auth":
-            self._apply_rate_limit("auth", self.client_address)
+            self._apply_rate_limit(self.services.limiters.auth, self.client_address)
         if self.auth_required:
             claims = self._decode_bearer_token()
             if self.rate_scope == "default":
-                self._apply_rate_limit("default", claims.user_id)
+                self._apply_rate_limit(self.services.limiters.default, claims.user_id)
             user = await self.services.auth_cache.user_for_token(claims.user_id, claims.jti)
             if user is None:
                 raise Unauthorized("Invalid or expired token")
@@ -196,11 +179,11 @@ class BaseHandler(RequestContextHandler):
         except InvalidToken:
             raise Unauthorized("Invalid or expired token") from None
 
-    def _apply_rate_limit(self, scope: str, identity) -> None:
-        decision = self.services.limiters[scope].hit(identity)
+    def _apply_rate_limit(self, limiter: TokenBucketLimiter, identity: Hashable) -> None:
+        decision = limiter.hit(identity)
         self._add_sticky_headers(decision.headers())
         if not decision.allowed:
-            self.services.metrics.rate_limited.labels(scope).inc()
+            self._count_refusal(limiter)
             raise TooManyRequests(decision.headers())
 
     def _add_sticky_headers(self, headers: dict[str, str]) -> None:
@@ -208,28 +191,31 @@ class BaseHandler(RequestContextHandler):
         for name, value in headers.items():
             self.set_header(name, value)
 
-    def take_quota(self, scope: str, identity) -> None:
-        """Take one unit of the quota `scope` of `identity` before the work, or 429 if it is
+    def take_quota(self, limiter: TokenBucketLimiter, identity: Hashable) -> None:
+        """Take one unit of the quota `limiter` of `identity` before the work, or 429 if it is
         used up. Taken, not just checked: concurrent requests that all passed a check made
         before any of them was charged would exceed the quota. refund_quota() gives it back."""
-        decision = self.services.limiters[scope].hit(identity)
+        decision = limiter.hit(identity)
         if not decision.allowed:
-            self.services.metrics.rate_limited.labels(scope).inc()
+            self._count_refusal(limiter)
             raise TooManyRequests(decision.headers())
 
-    def refund_quota(self, scope: str, identity) -> None:
-        self.services.limiters[scope].refund(identity)
+    def refund_quota(self, limiter: TokenBucketLimiter, identity: Hashable) -> None:
+        limiter.refund(identity)
 
     @contextlib.contextmanager
-    def quota(self, scope: str, identity) -> Iterator[None]:
+    def quota(self, limiter: TokenBucketLimiter, identity: Hashable) -> Iterator[None]:
         """A quota on work that succeeds: taken before the block, refunded if the block raises
         (a refused or failed attempt costs nothing)."""
-        self.take_quota(scope, identity)
+        self.take_quota(limiter, identity)
         try:
             yield
         except BaseException:
-            self.refund_quota(scope, identity)
+            self.refund_quota(limiter, identity)
             raise
+
+    def _count_refusal(self, limiter: TokenBucketLimiter) -> None:
+        self.services.metrics.rate_limited.labels(self.services.limiters.scope_of(limiter)).inc()
 
     @property
     def client_address(self) -> str:
@@ -281,10 +267,10 @@ class BaseHandler(RequestContextHandler):
     def path_id(raw: str, not_found: str) -> int:
         """A positive int64 id from the URL; anything no row can have is a 404 with the same
         body as a missing row."""
-        # The length first: int() refuses strings of more than 4300 digits with a ValueError.
-        if len(raw) <= 19 and raw.isascii() and raw.isdigit() and 0 < int(raw) <= INT64_MAX:
-            return int(raw)
-        raise NotFound(not_found)
+        parsed = parse_id(raw)
+        if parsed is None:
+            raise NotFound(not_found)
+        return parsed
 
     def query_form(self) -> Form:
         return Form(
@@ -304,11 +290,12 @@ class BaseHandler(RequestContextHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         for name, value in self._sticky_headers.items():
             self.set_header(name, value)
-        if isinstance(exc, ApiError):
-            self.set_status(exc.status)
-            for name, value in exc.headers.items():
+        answer = as_api_error(exc)
+        if answer is not None:
+            self.set_status(answer.status)
+            for name, value in answer.headers.items():
                 self.set_header(name, value)
-            body = exc.body()
+            body = answer.body()
         elif isinstance(exc, tornado.web.HTTPError) and status_code < 500:
             if status_code == 405:
                 body = MethodNotAllowed().body()
@@ -370,7 +357,7 @@ class HealthHandler(BaseHandler):
     async def get(self) -> None:
         try:
             applied = await health_q.list_applied_migrations(self.db)
-        except (ApiError, asyncpg.PostgresError):
+        except (DatabaseUnavailable, asyncpg.PostgresError):
             self.write_json({"status": "unavailable"}, status=503)
             return
         if not EXPECTED_MIGRATIONS <= applied:

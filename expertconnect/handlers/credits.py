@@ -48,7 +48,7 @@ class PurchaseHandler(BaseHandler):
                 f"Expected amount {expected:.2f} for {credits_to_purchase} credits.",
             )
         form.validate()
-        with self.quota("purchase", self.user_id):
+        with self.quota(self.services.limiters.purchase, self.user_id):
             result = await credits.purchase(
                 self.services,
                 self.user_id,

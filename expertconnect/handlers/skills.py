@@ -82,7 +82,7 @@ class UserAvailabilityHandler(_OwnedListHandler):
     async def get(self) -> None:
         # The whole week in day/time order: a schedule, not a feed, so no id cursor.
         user_id = await self._target_user_id(self.query_form())
-        self.write_json(await availability_q.list_slots(self.db, user_id))
+        self.write_json(await availability_q.list_windows(self.db, user_id))
 
     async def post(self) -> None:
         form = self.form()
@@ -92,13 +92,15 @@ class UserAvailabilityHandler(_OwnedListHandler):
         if start is not None and end is not None:
             form.check(end > start, "end_time", "End time must be after start time.")
         form.validate()
-        slot_args = {"day_of_week": day, "start_time": start, "end_time": end}
+        window_args = {"day_of_week": day, "start_time": start, "end_time": end}
         try:
-            slot = await availability_q.insert_slot(self.db, self.user_id, **slot_args)
+            window = await availability_q.insert_window(self.db, self.user_id, **window_args)
         except asyncpg.ExclusionViolationError as exc:
             if exc.constraint_name != "user_availability_no_overlap_excl":
                 raise
-            clash = await availability_q.get_overlapping_slot(self.db, self.user_id, **slot_args)
+            clash = await availability_q.get_overlapping_window(
+                self.db, self.user_id, **window_args
+            )
             message = "This slot overlaps another of your slots on the same day."
             if clash is not None:
                 message = (
@@ -106,13 +108,14 @@ class UserAvailabilityHandler(_OwnedListHandler):
                     f"{clash['end_time']:%H:%M:%S} on the same day (id {clash['id']})."
                 )
             raise ValidationError.single("start_time", message) from None
-        self.write_json(slot, status=201)
+        self.write_json(window, status=201)
 
 
-class UserAvailabilitySlotHandler(BaseHandler):
+class UserAvailabilityWindowHandler(BaseHandler):
     async def delete(self, raw_id: str) -> None:
-        slot_id = self.path_id(raw_id, "Availability slot not found")
-        if not await availability_q.delete_slot(self.db, slot_id, self.user_id):
+        # The API's own wording ("slot") stays: it is part of the contract.
+        window_id = self.path_id(raw_id, "Availability slot not found")
+        if not await availability_q.delete_window(self.db, window_id, self.user_id):
             raise NotFound("Availability slot not found")
         self.set_status(204)
         self.finish()
@@ -123,5 +126,5 @@ ROUTES = [
     (r"/api/user-skills/", UserSkillsHandler),
     (r"/api/user-skills/([^/]+)/", UserSkillHandler),
     (r"/api/user-availability/", UserAvailabilityHandler),
-    (r"/api/user-availability/([^/]+)/", UserAvailabilitySlotHandler),
+    (r"/api/user-availability/([^/]+)/", UserAvailabilityWindowHandler),
 ]

@@ -9,8 +9,8 @@ import asyncpg
 
 from expertconnect import names
 from expertconnect.actions import accounts
-from expertconnect.db.queries import users as users_q
-from expertconnect.errors import Unauthorized, ValidationError
+from expertconnect.actions.errors import BadCredentials
+from expertconnect.errors import ValidationError
 from expertconnect.handlers.base import BaseHandler
 from expertconnect.validation import Form
 
@@ -117,7 +117,7 @@ class RegisterHandler(BaseHandler):
         )
         form.validate()
         # Each account comes with free credits: cap how many one address can open.
-        with self.quota("registration", self.client_address):
+        with self.quota(self.services.limiters.registration, self.client_address):
             payload = await accounts.register(
                 self.services,
                 username=username,
@@ -143,15 +143,15 @@ class LoginHandler(BaseHandler):
         # before the password check and given back when the login succeeds (or never reached
         # the check), so concurrent guesses cannot all pass a lockout that is not yet charged.
         account_key = names.lookup_key(username)
-        self.take_quota("login_failures", account_key)
+        self.take_quota(self.services.limiters.login_failures, account_key)
         try:
             payload = await accounts.login(self.services, username=username, password=password)
-        except Unauthorized:
+        except BadCredentials:
             raise  # a wrong password keeps the failure it reserved
         except BaseException:
-            self.refund_quota("login_failures", account_key)
+            self.refund_quota(self.services.limiters.login_failures, account_key)
             raise
-        self.refund_quota("login_failures", account_key)
+        self.refund_quota(self.services.limiters.login_failures, account_key)
         self.write_json(payload)
 
 
@@ -184,11 +184,10 @@ class MeHandler(BaseHandler):
         }
         form.validate()
         try:
-            user = await users_q.update_profile(self.db, self.user_id, **fields)
+            user = await accounts.update_profile(self.services, self.user_id, **fields)
         except asyncpg.InvalidParameterValueError:
             # zoneinfo knew the name, PostgreSQL does not (users_timezone_known_check).
             raise ValidationError.single("timezone", TIMEZONE_UNKNOWN) from None
-        self.services.auth_cache.user_changed(user)
         self.write_json(user)
 
 

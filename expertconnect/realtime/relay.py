@@ -2,94 +2,69 @@
 
 A transaction that records events also calls pg_notify with their (user, seq) ids; PostgreSQL
 delivers a notification only when its transaction commits, and in commit order. Every process
-LISTENs on a dedicated connection (never a pooled one: LISTEN is session state), ignores its own
-notifications, and for users with sockets here reads the rows from the event log, so the
-8000-byte payload limit never applies to the events themselves."""
+hears them on its LISTEN connection (db/listener.py), ignores its own notifications, and for
+users with sockets here reads the rows from the event log, so the 8000-byte payload limit never
+applies to the events themselves."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 
-import asyncpg
-
+from expertconnect.db import channels
+from expertconnect.db.listener import Listener, Subscription
 from expertconnect.db.queries import events as events_q
 from expertconnect.realtime.events import Event
 from expertconnect.realtime.hub import Hub
 
 log = logging.getLogger(__name__)
 
-EVENTS_CHANNEL = "expertconnect_events"
-CONTROL_CHANNEL = "expertconnect_control"
-# Seconds between attempts to re-establish a lost LISTEN connection.
-RECONNECT_DELAY = 1.0
-
-
-def decode_ids(payload: str) -> tuple[str, dict[int, list[int]]]:
-    """'origin user:seq;user:seq;...' (written by events_q.insert_events) -> origin and the
-    seqs per user."""
-    origin, _, body = payload.partition(" ")
-    ids: dict[int, list[int]] = {}
-    for part in filter(None, body.split(";")):
-        user, _, seq = part.partition(":")
-        ids.setdefault(int(user), []).append(int(seq))
-    return origin, ids
-
 
 class PostgresRelay:
-    def __init__(self, dsn: str, db, hub: Hub):
-        self.dsn = dsn
+    def __init__(self, listener: Listener, db, hub: Hub):
         self.db = db
         self.hub = hub
         self.origin = uuid.uuid4().hex[:12]
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task] = []
-        self._conn: asyncpg.Connection | None = None
-        self._stopping = False
+        self._consumer: asyncio.Task[None] | None = None
+        listener.subscribe(
+            Subscription(
+                {
+                    channels.EVENTS: self._on_notify(channels.EVENTS),
+                    channels.CONTROL: self._on_notify(channels.CONTROL),
+                },
+                on_restored=self._resume_sockets,
+            )
+        )
 
     async def start(self) -> None:
-        await self._connect()
-        self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._watch())]
+        self._consumer = asyncio.create_task(self._consume())
 
     async def stop(self) -> None:
-        self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        if self._conn is not None and not self._conn.is_closed():
-            await self._conn.close()
+        if self._consumer is not None:
+            self._consumer.cancel()
 
-    async def _connect(self) -> None:
-        self._conn = await asyncpg.connect(
-            self.dsn, server_settings={"application_name": "expertconnect-relay"}
-        )
-        await self._conn.add_listener(EVENTS_CHANNEL, self._on_notify)
-        await self._conn.add_listener(CONTROL_CHANNEL, self._on_notify)
+    def _on_notify(self, channel: str) -> Callable[[str], None]:
+        def enqueue(payload: str) -> None:
+            self._queue.put_nowait((channel, payload))
 
-    def _on_notify(self, conn, pid, channel: str, payload: str) -> None:
-        self._queue.put_nowait((channel, payload))
+        return enqueue
 
-    async def _watch(self) -> None:
-        """Re-LISTEN when the connection drops. Sockets here may have missed events meanwhile:
-        they are closed with 1012 so clients reconnect with last_event_id and replay."""
-        while not self._stopping:
-            await asyncio.sleep(RECONNECT_DELAY)
-            if self._conn is not None and not self._conn.is_closed():
-                continue
-            try:
-                await self._connect()
-            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("relay: cannot re-LISTEN yet: %r", exc)
-                continue
-            log.warning("relay: LISTEN connection restored; asking sockets to resume")
-            self.hub.close_all(1012, "Reconnect with last_event_id to resume")
+    def _resume_sockets(self) -> None:
+        """The LISTEN connection was lost and is back: sockets here may have missed events
+        meanwhile. They are closed with 1012 so clients reconnect with last_event_id and
+        replay."""
+        log.warning("relay: asking sockets to resume after a lost LISTEN connection")
+        self.hub.close_all(1012, "Reconnect with last_event_id to resume")
 
     async def _consume(self) -> None:
         """One notification at a time, in arrival (= commit) order."""
         while True:
             channel, payload = await self._queue.get()
             try:
-                if channel == CONTROL_CHANNEL:
+                if channel == channels.CONTROL:
                     self._apply_control(payload)
                 else:
                     await self._relay(payload)
@@ -98,13 +73,12 @@ class PostgresRelay:
                 log.exception("relay: cannot handle notification %r", payload[:200])
 
     def _apply_control(self, payload: str) -> None:
-        command, _, args = payload.partition(" ")
-        if command == "logout":
-            user_id, jti = args.split(" ", 1)
-            self.hub.close_token(int(user_id), uuid.UUID(jti))
+        command = channels.decode_control(payload)
+        if isinstance(command, channels.Logout):
+            self.hub.close_token(command.user_id, command.jti)
 
     async def _relay(self, payload: str) -> None:
-        origin, ids = decode_ids(payload)
+        origin, ids = channels.decode_event_ids(payload)
         if origin == self.origin:
             return
         for user_id, seqs in ids.items():
@@ -112,7 +86,3 @@ class PostgresRelay:
                 continue
             rows = await events_q.list_events_by_seq(self.db, user_id, seqs)
             self.hub.publish(Event.from_row(row) for row in rows)
-
-
-def logout_payload(user_id: int, jti: uuid.UUID) -> str:
-    return f"logout {user_id} {jti}"

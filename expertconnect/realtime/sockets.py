@@ -1,11 +1,12 @@
 """The WebSocket endpoints: /ws/ (everything for the user), /ws/notifications/ and
 /ws/chat/{receiver_id}/. Authenticated before the upgrade; each socket replays what it missed
-(?last_event_id=N) and then receives live events in sequence order, with no gap and no duplicate."""
+(?last_event_id=N) and then receives live events in sequence order, with no gap and no duplicate:
+the order is the Sequencer's (realtime/sequencer.py), the reads of the log and the sending are
+done here."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from urllib.parse import urlsplit
@@ -16,16 +17,20 @@ import tornado.websocket
 
 from expertconnect import wire
 from expertconnect.actions import messages as messages_actions
+from expertconnect.actions.errors import ActionError
 from expertconnect.auth import InvalidToken
+from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import NO_CREDENTIALS, ApiError, ValidationError
-from expertconnect.handlers.base import log_failure
+from expertconnect.errors import NO_CREDENTIALS, ApiError, ValidationError, as_api_error
+from expertconnect.ids import parse_id
+from expertconnect.logs import log_failure
 from expertconnect.observability import RequestContextHandler
 from expertconnect.realtime import events
 from expertconnect.realtime.events import Event
+from expertconnect.realtime.sequencer import PUSHED, REPLAYED, Sequencer
 from expertconnect.services import Services
-from expertconnect.validation import INT64_MAX, Form
+from expertconnect.validation import Form
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +39,6 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 4408
-# Replay reads the log in pages of this many events.
-REPLAY_PAGE = 500
 
 
 class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
@@ -48,13 +51,11 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         self.user_id: int | None = None
         self.claims = None
         self.peer_id: int | None = None
-        # Sequence position: every event of the user up to last_seq has been handled.
-        self.last_seq = 0
-        # While catching up from the log, live events wait here.
-        self._catching_up = True
-        self._held: list[Event] = []
+        # Made in open(), once last_event_id is known.
+        self.sequencer: Sequencer | None = None
         self._expiry_timer = None
-        self._catch_up_task: asyncio.Future | None = None
+        # A catch-up started by a live event; kept so the task is not garbage-collected.
+        self._catch_up_task: asyncio.Task | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ handshake
@@ -121,22 +122,17 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             self.user_id, self.claims, self.user = claims.user_id, claims, user
             self.request_context.user_id = claims.user_id
             await self.prepare_socket(*args)
-        except ApiError as exc:
-            return self._refuse(exc.status, exc.message)
-        last_event_id = self._query_text("last_event_id")
-        if "last_event_id" in self.request.query_arguments and not (
-            last_event_id
-            and len(last_event_id) <= 19
-            and last_event_id.isascii()
-            and last_event_id.isdigit()
-            and int(last_event_id) <= INT64_MAX
-        ):
+        except (ApiError, DatabaseUnavailable) as exc:
+            answer = as_api_error(exc)
+            return self._refuse(answer.status, answer.message)
+        self._resume_from = parse_id(self._query_text("last_event_id"), minimum=0)
+        if "last_event_id" in self.request.query_arguments and self._resume_from is None:
             return self._refuse(400, "last_event_id must be a non-negative integer")
-        self._resume_from = int(last_event_id) if last_event_id is not None else None
         await super().get(*args, **kwargs)
 
     async def prepare_socket(self, *args) -> None:
-        """Subclass lookups before the upgrade (they may raise ApiError)."""
+        """Subclass lookups before the upgrade (they may raise ApiError or
+        DatabaseUnavailable)."""
 
     def get_compression_options(self):
         return None
@@ -146,6 +142,11 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         self.ws_connection.stream.max_write_buffer_size = (
             self.services.config.realtime.max_buffered_bytes
         )
+        self.sequencer = Sequencer(
+            self._resume_from,
+            lambda event: self.wants(event.event_type, event.peer_id),
+            count=self._count_frame,
+        )
         self.services.hub.add(self.user_id, self)
         remaining = self.claims.expires_at - time.time()
         self._expiry_timer = asyncio.get_running_loop().call_later(
@@ -153,7 +154,7 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         )
         # Registered before reading the log: anything committed from here on is either in the
         # read or arrives live (and is held until the read is done).
-        await self._catch_up(self._resume_from)
+        await self._catch_up()
 
     def on_close(self) -> None:
         self._closed = True
@@ -172,26 +173,25 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
 
     def deliver(self, event: Event) -> bool:
         """Called by the hub for every committed event of this user, in any order."""
-        if self._closed:
+        if self._closed or self.sequencer is None:
             return False
-        if self._catching_up:
-            self._held.append(event)
-            return True
-        if event.seq <= self.last_seq:
-            return True  # already sent by a catch-up read
-        if event.seq != self.last_seq + 1:
-            # An earlier event of this user committed but has not reached us yet (another
-            # coroutine or process is still publishing it): read the log, which has it.
-            self._held.append(event)
-            self._catching_up = True
-            # Kept so the task is not garbage-collected while it runs.
-            self._catch_up_task = asyncio.ensure_future(self._catch_up(self.last_seq))
-            return True
-        self.last_seq = event.seq
-        if self.wants(event.event_type, event.peer_id):
-            self.services.metrics.events_pushed.inc()
-            return self._send(event.frame())
+        for frame in self.sequencer.on_live(event):
+            if not self._send(frame):
+                return False
+        if self.sequencer.read_needed:
+            # A gap: the log has the missing events. (While a catch-up runs, no read is
+            # needed: live events are held until it ends.)
+            self._catch_up_task = asyncio.create_task(self._catch_up())
         return True
+
+    def _count_frame(self, kind: str) -> None:
+        metrics = self.services.metrics
+        if kind == PUSHED:
+            metrics.events_pushed.inc()
+        elif kind == REPLAYED:
+            metrics.events_replayed.inc()
+        else:
+            metrics.resync_required.inc()
 
     def _send(self, frame: dict) -> bool:
         try:
@@ -208,51 +208,26 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         self._closed = True
         return False
 
-    async def _catch_up(self, after: int | None) -> None:
-        """Send every logged event after `after` that this socket carries, then the held ones.
-        after=None: a fresh connection, which starts at the user's current head."""
-        self._catching_up = True
+    async def _catch_up(self) -> None:
+        """Do the reads of the event log the sequencer asks for, sending the frames it answers,
+        until it is live again."""
+        assert self.sequencer is not None
+        types = list(self.event_types)
         try:
-            peer = self.peer_id
-            types = list(self.event_types)
-            page = await events_q.list_events_after(
-                self.services.db,
-                self.user_id,
-                after or 0,
-                types,
-                peer,
-                0 if after is None else REPLAY_PAGE,
-            )
-            if after is not None and (after < page["purged_through"] or after > page["head"]):
-                self._send(events.resync_required_frame())
-                self.services.metrics.resync_required.inc()
-                after = None
-            if after is None:
-                self.last_seq = page["head"]
-            else:
-                while True:
-                    for seq, payload in page["events"]:
-                        frame = json.loads(payload)
-                        frame["event_id"] = seq
-                        if not self._send(frame):
-                            return
-                        self.services.metrics.events_replayed.inc()
-                    if len(page["events"]) < REPLAY_PAGE:
-                        break
-                    last = page["events"][-1][0]
-                    page = await events_q.list_events_after(
-                        self.services.db, self.user_id, last, types, peer, REPLAY_PAGE
-                    )
-                self.last_seq = max(self.last_seq, page["head"])
-        except ApiError:
+            while (read := self.sequencer.next_read()) is not None:
+                page = await events_q.list_events_after(
+                    self.services.db, self.user_id, read.after, types, self.peer_id, read.limit
+                )
+                frames = self.sequencer.on_page(
+                    page["head"],
+                    page["purged_through"],
+                    [Event.from_row(row) for row in page["events"]],
+                )
+                for frame in frames:
+                    if not self._send(frame):
+                        return
+        except DatabaseUnavailable:
             self.close(1011, "Database unavailable")
-            return
-        finally:
-            self._catching_up = False
-        held, self._held = sorted(self._held, key=lambda e: e.seq), []
-        for event in held:
-            if not self.deliver(event):
-                break
 
     # ------------------------------------------------------------------ inbound
     def on_message(self, message) -> None:
@@ -277,8 +252,8 @@ class ChatSocket(EventSocket):
     event_types = (events.MESSAGE_RECEIVE, events.MESSAGE_READ)
 
     async def prepare_socket(self, receiver_id: str) -> None:
-        peer_id = int(receiver_id)
-        if peer_id < 2**63 and await users_q.exists_user(self.services.db, peer_id):
+        peer_id = parse_id(receiver_id)
+        if peer_id is not None and await users_q.exists_user(self.services.db, peer_id):
             self.peer_id = peer_id
 
     async def open(self, *args) -> None:
@@ -304,7 +279,7 @@ class ChatSocket(EventSocket):
         if self.peer_id == self.user_id:
             self._send(events.error_frame("You cannot send a message to yourself"))
             return
-        decision = self.services.limiters["default"].hit(self.user_id)
+        decision = self.services.limiters.default.hit(self.user_id)
         if not decision.allowed:
             self.services.metrics.rate_limited.labels("default").inc()
             self._send(
@@ -318,13 +293,15 @@ class ChatSocket(EventSocket):
         try:
             form.validate()
             await messages_actions.send_message(self.services, self.user_id, self.peer_id, content)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{field}: {msg}" for field, msgs in exc.errors.items() for msg in msgs
-            )
-            self._send(events.error_frame(problems))
-        except ApiError as exc:
-            self._send(events.error_frame(exc.message))
+        except (ApiError, ActionError, DatabaseUnavailable) as exc:
+            answer = as_api_error(exc)
+            if isinstance(answer, ValidationError):
+                problems = "; ".join(
+                    f"{field}: {msg}" for field, msgs in answer.errors.items() for msg in msgs
+                )
+                self._send(events.error_frame(problems))
+            else:
+                self._send(events.error_frame(answer.message))
 
 
 ROUTES = [

@@ -2,6 +2,8 @@
 first (a Database or an asyncpg Connection), runs one statement and returns dict | None,
 list[dict] or a scalar; the name says which (get_, list_, insert_, update_, delete_, count_)."""
 
+from expertconnect.ids import INT64_MAX
+
 # The list cursor when the client gives none: every id is below it. A bound rather than NULL
 # keeps `id < $n` an index condition in every plan.
-NO_CURSOR = 2**63 - 1
+NO_CURSOR = INT64_MAX

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from expertconnect.db import channels
+
 
 async def insert_events(
     conn,
@@ -15,7 +17,8 @@ async def insert_events(
     numbers, in one statement; returns the seqs in the order given. The users' counters are
     bumped (and row-locked until commit) in ascending user_id order, so concurrent writers
     cannot deadlock on them. With notify_origin, other processes are told the new ids by
-    pg_notify, which PostgreSQL delivers only if the transaction commits."""
+    pg_notify on channels.EVENTS (the format channels.decode_event_ids reads), which
+    PostgreSQL delivers only if the transaction commits."""
     rows = await conn.fetch(
         """WITH given AS (
                SELECT u, t, p, d, ord
@@ -36,8 +39,7 @@ async def insert_events(
                INSERT INTO user_events (user_id, seq, event_type, peer_id, payload)
                SELECT u, seq, t, p, d::jsonb FROM numbered),
            notified AS (
-               SELECT pg_notify('expertconnect_events',
-                                $5 || ' ' || string_agg(u || ':' || seq, ';' ORDER BY ord))
+               SELECT pg_notify($6, $5 || ' ' || string_agg(u || ':' || seq, ';' ORDER BY ord))
                FROM numbered WHERE $5 IS NOT NULL)
            SELECT n.seq FROM numbered n, (SELECT count(*) FROM notified) AS sent
            ORDER BY n.ord""",
@@ -46,13 +48,15 @@ async def insert_events(
         peer_ids,
         payloads,
         notify_origin,
+        channels.EVENTS,
     )
     return [r["seq"] for r in rows]
 
 
 async def notify_control(conn, payload: str) -> None:
-    """A command for every server process (e.g. close the sockets of a revoked token)."""
-    await conn.execute("SELECT pg_notify('expertconnect_control', $1)", payload)
+    """A command for every server process (a payload encoded by channels, e.g. close the
+    sockets of a revoked token)."""
+    await conn.execute("SELECT pg_notify($1, $2)", channels.CONTROL, payload)
 
 
 async def list_events_after(
@@ -60,14 +64,15 @@ async def list_events_after(
 ) -> dict:
     """One consistent read for replay: the user's committed head (last seq), the seq through
     which events were purged, and up to `limit` events after `after_seq` of the given types
-    (and peer, for a chat socket), in order. {"head", "purged_through", "events": [(seq, json)]}"""
+    (and peer, for a chat socket), in order. {"head", "purged_through", "events": [row]}, each
+    row as list_events_by_seq gives it."""
     rows = await conn.fetch(
         """SELECT COALESCE(c.last_seq, 0) AS head, COALESCE(c.purged_through, 0) AS purged_through,
-                  e.seq, e.payload::text AS payload
+                  u.user_id, e.seq, e.event_type, e.peer_id, e.payload::text AS payload
            FROM (SELECT $1::bigint AS user_id) u
            LEFT JOIN user_event_counters c ON c.user_id = u.user_id
            LEFT JOIN LATERAL (
-               SELECT seq, payload FROM user_events
+               SELECT seq, event_type, peer_id, payload FROM user_events
                WHERE user_id = $1 AND seq > $2 AND event_type = ANY($3::text[])
                  AND ($4::bigint IS NULL OR peer_id = $4)
                ORDER BY seq
@@ -82,7 +87,11 @@ async def list_events_after(
     return {
         "head": rows[0]["head"],
         "purged_through": rows[0]["purged_through"],
-        "events": [(r["seq"], r["payload"]) for r in rows if r["seq"] is not None],
+        "events": [
+            {key: r[key] for key in ("user_id", "seq", "event_type", "peer_id", "payload")}
+            for r in rows
+            if r["seq"] is not None
+        ],
     }
 
 

@@ -54,10 +54,11 @@ async def insert_meeting(
 
 
 async def fits_availability(conn, expert_id: int, start: dt.datetime, end: dt.datetime) -> bool:
-    """True if the expert declared no availability at all, or if one of their slots on that
-    weekday covers [start, end), both read as wall-clock times in the expert's time zone.
-    A meeting that crosses the expert's local midnight never fits: no slot ends after 24:00.
-    The slots are found through user_availability_no_overlap_excl's index (user_id, day)."""
+    """True if the expert declared no availability at all, or if one of their availability
+    windows on that weekday covers [start, end), both read as wall-clock times in the expert's
+    time zone.
+    A meeting that crosses the expert's local midnight never fits: no window ends after 24:00.
+    The windows are found through user_availability_no_overlap_excl's index (user_id, day)."""
     return await conn.fetchval(
         """SELECT NOT EXISTS (SELECT 1 FROM user_availability WHERE user_id = $1)
                OR EXISTS (

@@ -29,13 +29,12 @@ async def insert_message(
     receiver_id: int,
     content: str,
     notification_title: str,
-    notification_content: str,
 ) -> tuple[dict, dict]:
-    """The message and the receiver's new_message notification, in one statement (the
-    hottest write: one round trip fewer). notification_content may use {sender_name}, filled
-    in by SQL. Returns (message, notification). Raises ForeignKeyViolationError for an unknown
-    receiver, CheckViolationError for a message to oneself."""
-    before, _, after = notification_content.partition("{sender_name}")
+    """The message and the receiver's new_message notification titled `notification_title`,
+    in one statement (the hottest write: one round trip fewer); the notification's content
+    names the sender, whose display name only SQL knows here. Returns (message,
+    notification). Raises ForeignKeyViolationError for an unknown receiver,
+    CheckViolationError for a message to oneself."""
     row = await conn.fetchrow(
         f"""WITH m AS (
                 INSERT INTO messages (sender_id, receiver_id, content) VALUES ($1, $2, $3)
@@ -45,7 +44,9 @@ async def insert_message(
                 FROM m JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id),
             n AS (
                 INSERT INTO notifications (user_id, notification_type, title, content, related_id)
-                SELECT receiver_id, 'new_message', $4, $5 || sender_name || $6, id FROM named
+                SELECT receiver_id, 'new_message', $4,
+                       'You have a new message from ' || sender_name || '.', id
+                FROM named
                 RETURNING {NOTIFICATION_COLUMNS})
             SELECT named.*, {", ".join(f"n.{c} AS n_{c}" for c in _NOTIFICATION_KEYS)}
             FROM named, n""",
@@ -53,8 +54,6 @@ async def insert_message(
         receiver_id,
         content,
         notification_title,
-        before,
-        after,
     )
     message = {key: row[key] for key in _MESSAGE_KEYS}
     notification = {key: row[f"n_{key}"] for key in _NOTIFICATION_KEYS}
