@@ -1,6 +1,8 @@
 """Request ids and log lines: every HTTP request and WebSocket connection gets an id (a sane
 incoming X-Request-ID, else a fresh one), carried in a context variable so that every log line
-written while serving it names it; and the logging set-up (logging.format text | json)."""
+written while serving it names it; the log line of a failed request (log_failure, for the API
+handlers and the WebSocket handlers alike, which must not import each other); and the logging
+set-up (logging.format text | json)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,13 @@ import re
 import sys
 from contextvars import ContextVar
 from dataclasses import dataclass
+from types import TracebackType
 
 import tornado.web
+
+from expertconnect.errors import as_api_error
+
+log = logging.getLogger(__name__)
 
 # What a client or proxy may choose as its own id: short, and safe to echo and to log.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -84,6 +91,30 @@ class RequestContextHandler(tornado.web.RequestHandler):
         # (setting it in initialize() would leak it into the connection's next request).
         _current.set(self.request_context)
         await super()._execute(transforms, *args, **kwargs)
+
+
+def log_failure(
+    handler: tornado.web.RequestHandler,
+    typ: type[BaseException] | None,
+    value: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    """RequestHandler.log_exception for the API and the sockets. Client errors (anything with
+    an API answer, a 4xx HTTPError) are answers, not failures: the access log has them.
+    Tornado's own version would also write the full URI, whose query string can carry ?token=;
+    this one writes the path."""
+    if as_api_error(value) is not None:
+        return
+    if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
+        return
+    request = handler.request
+    log.error(
+        "%s %s (%s) failed",
+        request.method,
+        request.path,
+        request.remote_ip,
+        exc_info=(typ, value, tb),
+    )
 
 
 # ---------------------------------------------------------------------- logging set-up

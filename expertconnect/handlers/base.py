@@ -32,8 +32,7 @@ from expertconnect.errors import (
     as_api_error,
 )
 from expertconnect.ids import parse_id
-from expertconnect.logs import log_failure
-from expertconnect.observability import RequestContextHandler, route_label
+from expertconnect.observability import RequestContextHandler, log_failure, route_label
 from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.services import IPNetwork, Services
 from expertconnect.validation import Form

@@ -9,7 +9,7 @@ from pathlib import Path
 import tornado.web
 
 from expertconnect import wire
-from expertconnect.handlers.base import log_failure
+from expertconnect.observability import log_failure
 from expertconnect.services import Services
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"

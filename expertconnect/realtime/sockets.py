@@ -24,8 +24,7 @@ from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
 from expertconnect.errors import NO_CREDENTIALS, ApiError, ValidationError, as_api_error
 from expertconnect.ids import parse_id
-from expertconnect.logs import log_failure
-from expertconnect.observability import RequestContextHandler
+from expertconnect.observability import RequestContextHandler, log_failure
 from expertconnect.realtime import events
 from expertconnect.realtime.events import Event
 from expertconnect.realtime.sequencer import PUSHED, REPLAYED, Sequencer
