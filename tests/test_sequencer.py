@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from expertconnect.realtime.events import MESSAGE_RECEIVE, NOTIFICATION_RECEIVE, Event
-from expertconnect.realtime.sequencer import Read, Sequencer
+from expertconnect.realtime.sequencer import PUSHED, REPLAYED, RESYNC, Read, Sequencer
 
 USER = 7
-RESYNC = {"type": "resync_required"}
+RESYNC_FRAME = {"type": "resync_required"}
 
 
 def event(seq: int, event_type: str = MESSAGE_RECEIVE) -> Event:
@@ -118,7 +118,7 @@ def test_events_the_socket_does_not_carry_still_move_it_along():
 def test_replay_from_before_the_purge_mark_asks_for_a_resync(resume_from):
     log = Log([event(n) for n in range(1, 6)], purged_through=3)
     seq = Sequencer(resume_from, everything)
-    assert log.catch_up(seq) == [RESYNC]
+    assert log.catch_up(seq) == [RESYNC_FRAME]
     assert seq.last_seq == 5
     assert seq.on_live(event(6)) == [frame(6)]
 
@@ -131,7 +131,7 @@ def test_replay_from_exactly_the_purge_mark_is_complete():
 def test_an_event_id_beyond_the_head_asks_for_a_resync():
     log = Log([event(1), event(2)])
     seq = Sequencer(9, everything)
-    assert log.catch_up(seq) == [RESYNC]
+    assert log.catch_up(seq) == [RESYNC_FRAME]
     assert seq.on_live(event(3)) == [frame(3)]
 
 
@@ -143,7 +143,7 @@ def test_a_gap_the_purge_has_swallowed_asks_for_a_resync():
     assert seq.on_live(event(3)) == []
     log.purged_through = 2  # retention ran before the catch-up read
     # The client reloads after a resync, so what it holds is the state at the head (3).
-    assert log.catch_up(seq) == [RESYNC]
+    assert log.catch_up(seq) == [RESYNC_FRAME]
     assert seq.on_live(event(4)) == [frame(4)]
 
 
@@ -154,6 +154,28 @@ def test_resync_is_only_judged_on_the_first_page_of_a_catch_up():
     assert log.answer(seq, first) == [frame(1), frame(2)]
     log.purged_through = 2  # purged meanwhile, but only what was already sent
     assert log.catch_up(seq) == [frame(3), frame(4), frame(5)]
+
+
+# ---------------------------------------------------------------------- counting frames
+def test_each_frame_is_counted_as_replayed_pushed_or_resync():
+    """What the socket's metrics hear: a frame read from the log is replayed, a live one
+    (sent at once, or held during a read and released after it) is pushed."""
+    kinds: list[str] = []
+    log = Log([event(1), event(2, NOTIFICATION_RECEIVE), event(3)])
+    seq = Sequencer(0, messages_only, count=kinds.append)
+    read = seq.next_read()
+    seq.on_live(event(4))  # held while the read is under way
+    assert log.answer(seq, read) == [frame(1), frame(3), frame(4)]
+    assert seq.on_live(event(5, NOTIFICATION_RECEIVE)) == []  # not carried: not counted
+    assert seq.on_live(event(6)) == [frame(6)]
+    assert kinds == [REPLAYED, REPLAYED, PUSHED, PUSHED]
+
+
+def test_a_resync_is_counted_once_and_replays_nothing():
+    kinds: list[str] = []
+    seq = Sequencer(1, everything, count=kinds.append)
+    assert Log([event(n) for n in range(1, 4)], purged_through=2).catch_up(seq) == [RESYNC_FRAME]
+    assert kinds == [RESYNC]
 
 
 # ---------------------------------------------------------------------- live during replay
@@ -329,7 +351,7 @@ def test_every_interleaving_sends_each_event_once_in_order(
         if resume_from is None:
             expected, after = [], head
         elif resume_from > head:
-            expected, after = [RESYNC], head
+            expected, after = [RESYNC_FRAME], head
         else:
             expected, after = [], resume_from
         expected += [e.frame() for e in LOG if (e.seq or 0) > after and wants(e)]
