@@ -16,7 +16,7 @@ USER_NOT_FOUND = "User not found"
 SEARCH_MAX = 200
 # A profile shows the latest reviews; the full history is not a profile's job.
 PROFILE_REVIEWS = 50
-# Slots: a meeting is 15 minutes to 8 hours; a window of a month bounds the work per request
+# Slots: a meeting is 15 minutes to 8 hours; a range of a month bounds the work per request
 # (at most 31 days x 96 quarter hours of slots).
 SLOT_MINUTES_DEFAULT, SLOT_MINUTES_MIN, SLOT_MINUTES_MAX = 60, 15, 480
 WINDOW_MAX = dt.timedelta(days=31)
