@@ -1,9 +1,12 @@
-"""The token bucket's arithmetic and the client address it is keyed by (pure logic)."""
+"""The token bucket's arithmetic, the process's limiters by scope, and the client address they
+are keyed by (pure logic)."""
 
 import ipaddress
 
+import pytest
+
 from expertconnect.handlers.base import client_address
-from expertconnect.ratelimit import TokenBucketLimiter
+from expertconnect.ratelimit import RateLimiters, TokenBucketLimiter
 
 
 class Clock:
@@ -109,6 +112,22 @@ def test_full_buckets_are_dropped_first():
 
 
 TRUSTED = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8")]
+
+
+def test_each_limiter_is_named_by_its_scope_even_when_two_have_the_same_limits():
+    # auth and login_failures are both rate_limits.auth_per_minute: the 429 metric's scope
+    # label must still say which one refused.
+    limiters = RateLimiters(
+        auth=TokenBucketLimiter(10),
+        default=TokenBucketLimiter(60),
+        login_failures=TokenBucketLimiter(10),
+        registration=TokenBucketLimiter(5, period=3600),
+        purchase=TokenBucketLimiter(20, period=86400),
+    )
+    for scope in ("auth", "default", "login_failures", "registration", "purchase"):
+        assert limiters.scope_of(getattr(limiters, scope)) == scope
+    with pytest.raises(ValueError):
+        limiters.scope_of(TokenBucketLimiter(10))
 
 
 def test_forwarded_for_from_an_untrusted_peer_is_ignored():
