@@ -21,6 +21,7 @@ Environment (all optional):
   BENCH_SECONDS=4 BENCH_ROUNDS=3   length of one wrk run, rounds
   BENCH_CONNECTIONS=64 BENCH_THREADS=2
   BENCH_SCALE=1                    also seed 10k users / 1M messages / 200k meetings / 1M ledger
+  BENCH_SCALE_ROWS=1000000         messages and ledger rows at scale (meetings: a fifth)
   BENCH_WS_SOCKETS=1000 BENCH_WS_RATE=500 BENCH_WS_SECONDS=10 BENCH_WS_BURST=1000
   BENCH_WS_ROUNDS=1                rounds of (floor, server) WebSocket runs
   BENCH_POOL_USERS=500             users the POST load spreads over
@@ -96,7 +97,14 @@ if ONLY - set(SECTIONS):
 OUTPUT = ROOT / os.environ.get("BENCH_OUTPUT", "docs/performance.md")
 WARMUP_SECONDS = 1
 
-SCALE_USERS, SCALE_MESSAGES, SCALE_MEETINGS, SCALE_LEDGER = 10_000, 1_000_000, 200_000, 1_000_000
+# BENCH_SCALE_ROWS only to try the scale section quickly: the targets are stated at 1M.
+SCALE_ROWS = max(1000, env_int("BENCH_SCALE_ROWS", 1_000_000))
+SCALE_USERS, SCALE_MESSAGES, SCALE_MEETINGS, SCALE_LEDGER = (
+    10_000,
+    SCALE_ROWS,
+    SCALE_ROWS // 5,
+    SCALE_ROWS,
+)
 # Share of the seeded rows that belong to the measured user (and its peer): 2 %.
 SCALE_OWN_EVERY = 50
 # The write load spreads over this many users (half pay, half are paid), each request a random
@@ -952,7 +960,9 @@ def websocket_load(dsn: str, targets: list[tuple[str, int, int]]) -> dict:
 PROFILE_PACKAGES = [
     ("expertconnect.", "expertconnect (project code)"),
     ("tornado.", "tornado (HTTP, routing, iostream, websocket)"),
-    ("asyncpg.", "asyncpg (Python parts of the driver)"),
+    # asyncpg's protocol is Cython without frames of its own: its C time (I/O, encoding
+    # parameters, decoding rows into Records) counts to the Python frame that called it.
+    ("asyncpg.", "asyncpg (the driver, its C protocol included)"),
     ("jwt.", "pyjwt"),
     ("json.", "json"),
     ("logging.", "logging"),
@@ -1142,6 +1152,14 @@ def peer_table(rest: dict) -> list[str]:
     ]
 
 
+def scale_ratio(r: dict, name: str) -> float | None:
+    """A list's p50 at scale ÷ its p50 on the empty database, each phase's p50 first divided
+    by the floor GET's p50 of the same round (the median of those per-round ratios)."""
+    empty = (r.get("rest") or {}).get(name, {}).get("p50_ratio")
+    big = (r.get("scale") or {}).get("rest", {}).get(name, {}).get("p50_ratio")
+    return ratio(big, empty)
+
+
 # The issue's targets (issue 14): (label, how to read it from the run, limit, higher is better).
 def targets_section(r: dict) -> list[str]:
     rows = []
@@ -1200,13 +1218,15 @@ def targets_section(r: dict) -> list[str]:
     else:
         add("WebSocket delivery p99 ÷ floor's (ws section not run)", None, "<= 2x, 0 lost", None)
         add("burst of 1,000 chat messages (ws section not run)", None, "< 0.3 s, 0 lost", None)
-    scale = r.get("scale")
     for name in LISTS:
-        label = rest.get(name, {}).get("label", name)
-        empty = rest.get(name, {}).get("p50")
-        big = scale["rest"].get(name, {}).get("p50") if scale else None
-        value = ratio(big, empty)
-        add(f"{label} p50 at 1M rows ÷ empty", value, "<= 1.2", value is not None and value <= 1.2)
+        label = r.get("labels", {}).get(name, name)
+        value = scale_ratio(r, name)
+        add(
+            f"{label} p50 at {SCALE_ROWS:,} rows ÷ empty (each ÷ floor p50)",
+            value,
+            "<= 1.2",
+            value is not None and value <= 1.2,
+        )
     standing = []
     if r.get("idle_rss_kb"):
         standing.append(
@@ -1472,15 +1492,19 @@ def write_report(r: dict) -> None:
             "",
             *rest_table(scale["rest"], r["order"], r["unavailable"]),
             "",
-            "| list | p50 ms empty | p50 ms at scale | at scale ÷ empty |",
-            "|---|---:|---:|---:|",
+            "The last column divides each phase's p50 by its own floor GET p50 first, so that "
+            "a machine busier in one phase than the other does not count; the target uses it.",
+            "",
+            "| list | p50 ms empty | p50 ms at scale | at scale ÷ empty | the same, each ÷ floor |",
+            "|---|---:|---:|---:|---:|",
         ]
         for name in LISTS:
             if name not in scale["rest"] or name not in rest:
                 continue
             empty, big = rest[name]["p50"], scale["rest"][name]["p50"]
             lines.append(
-                f"| {rest[name]['label']} | {fmt(empty)} | {fmt(big)} | {fmt(ratio(big, empty))} |"
+                f"| {rest[name]['label']} | {fmt(empty)} | {fmt(big)} | {fmt(ratio(big, empty))} "
+                f"| {fmt(scale_ratio(r, name))} |"
             )
         lines.append("")
     if r.get("profile") is not None:
@@ -1768,6 +1792,7 @@ def main() -> int:
             if status >= 300:
                 raise RuntimeError(f"{target.label}: {status} {str(reply)[:500]}")
         by_name = {t.name: t for t in targets}
+        report["labels"] = {t.name: t.label for t in targets}
         report["order"] = ["floor_get", *[t.name for t in targets if t.floor == "floor_get"]]
         report["order"] += ["floor_post", *[t.name for t in targets if t.floor == "floor_post"]]
 
