@@ -1004,7 +1004,8 @@ def summarize_profile(path: Path, pid: int) -> dict:
             continue
         n = int(count)
         head, *frames = stack.split(";")
-        if not head.startswith(f"thread ({pid})"):
+        # By OS thread id; by name where py-spy could only give a pthread id.
+        if not (head.startswith(f"thread ({pid})") or head.endswith(": MainThread")):
             other_samples += n
             continue
         loop_samples += n
@@ -1124,7 +1125,7 @@ def rest_table(summary: dict, order: list[str], unavailable: dict[str, str]) -> 
     return lines
 
 
-def peer_table(rest: dict) -> list[str]:
+def peer_table(rest: dict, differences: dict[str, str]) -> list[str]:
     """Project ÷ FastAPI peer, same round, for every endpoint both serve."""
     rows = [
         f"| {s['label']} | {fmt(s['rps'], '.0f')} | {fmt(rest[s['peer']]['rps'], '.0f')} | "
@@ -1148,6 +1149,11 @@ def peer_table(rest: dict) -> list[str]:
         "| peer p99 ms | p99 project ÷ peer | |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
         *rows,
+        "",
+        *[f"- The peer's answer differs for {name}: {text}" for name, text in differences.items()],
+        ""
+        if differences
+        else "Every GET above answers the same JSON from the project and the peer.",
         "",
     ]
 
@@ -1410,7 +1416,7 @@ def write_report(r: dict) -> None:
             f"{experts.get('experts', '?')} (two skills each). Statistics: ANALYZE after every "
             f"seeding. Meeting for the hot-pair transfer: {r.get('meeting_source')}.",
             "",
-            *peer_table(rest),
+            *peer_table(rest, r.get("peer_differences", {})),
         ]
     lines += [
         "## Memory",
@@ -1691,6 +1697,41 @@ def make_targets(port: int, floor_port: int, fastapi_port: int, people: dict, po
     return floors, targets
 
 
+def compare_with_peers(targets: list[Target], by_name: dict[str, Target]) -> dict[str, str]:
+    """For each GET both serve, does the peer answer the same JSON as the project? A
+    difference is reported next to the ratios (the peer may be doing less work)."""
+    differences = {}
+    for target in targets:
+        if target.method != "GET" or not target.peer:
+            continue
+        peer = by_name[target.peer]
+        _, ours = request(target.port, "GET", target.path, token=target.token)
+        _, theirs = request(peer.port, "GET", peer.path, token=peer.token)
+        first_ours = ours[0] if isinstance(ours, list) and ours else ours
+        first_theirs = theirs[0] if isinstance(theirs, list) and theirs else theirs
+        if ours == theirs:
+            continue
+        if isinstance(first_ours, dict) and isinstance(first_theirs, dict):
+            only_ours = sorted(set(first_ours) - set(first_theirs))
+            only_theirs = sorted(set(first_theirs) - set(first_ours))
+            changed = sorted(
+                k for k in set(first_ours) & set(first_theirs) if first_ours[k] != first_theirs[k]
+            )
+            differences[target.name] = (
+                f"project-only keys {only_ours}, peer-only keys {only_theirs}, "
+                f"different values {changed}"
+                + (
+                    f", {len(ours)} vs {len(theirs)} items"
+                    if isinstance(ours, list) and isinstance(theirs, list)
+                    else ""
+                )
+            )
+        else:
+            differences[target.name] = f"{str(ours)[:80]} vs {str(theirs)[:80]}"
+        log(f"peer answers {target.label} differently: {differences[target.name]}")
+    return differences
+
+
 def main() -> int:
     started = time.monotonic()
     chosen = sections()
@@ -1792,6 +1833,7 @@ def main() -> int:
             if status >= 300:
                 raise RuntimeError(f"{target.label}: {status} {str(reply)[:500]}")
         by_name = {t.name: t for t in targets}
+        report["peer_differences"] = compare_with_peers(targets, by_name)
         report["labels"] = {t.name: t.label for t in targets}
         report["order"] = ["floor_get", *[t.name for t in targets if t.floor == "floor_get"]]
         report["order"] += ["floor_post", *[t.name for t in targets if t.floor == "floor_post"]]
