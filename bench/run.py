@@ -1032,8 +1032,9 @@ def summarize_profile(path: Path, pid: int) -> dict:
         "other_threads": other_samples,
         "under_project": under_project,
         "packages": package.most_common(),
-        "own": own.most_common(12),
-        "total": total.most_common(15),
+        # (function, module), own samples, total samples
+        "own": [(key, n, total.get(key, n)) for key, n in own.most_common(12)],
+        "total": [(key, own.get(key, 0), n) for key, n in total.most_common(15)],
     }
 
 
@@ -1319,30 +1320,30 @@ def profile_section(profiles: dict) -> list[str]:
     ]
     for n in names:
         p = profiles[n]
-        total = p["samples"]
-        own_of = dict(p["own"])
-        total_of = dict(p["total"])
+        samples = p["samples"]
+
+        def share(count: int, samples: int = samples) -> str:
+            return f"{100 * count / samples:.1f} %" if count else ""
+
         lines += [
             f"### {p['label']}",
             "",
             "| own | total | function | module |",
             "|---:|---:|---|---|",
+            *[
+                f"| {share(own)} | {share(total)} | `{function}` | {module} |"
+                for (function, module), own, total in p["own"]
+            ],
+            "",
+            "Largest total (inclusive) time, below the loop's entry frames:",
+            "",
+            "| total | own | function | module |",
+            "|---:|---:|---|---|",
+            *[
+                f"| {share(total)} | {share(own)} | `{function}` | {module} |"
+                for (function, module), own, total in p["total"]
+            ],
         ]
-        for (function, module), count in p["own"]:
-            inclusive = total_of.get((function, module))
-            lines.append(
-                f"| {100 * count / total:.1f} % | "
-                f"{'' if inclusive is None else f'{100 * inclusive / total:.1f} %'} | "
-                f"`{function}` | {module} |"
-            )
-        lines += ["", "Largest total (inclusive) time, below the loop's entry frames:", ""]
-        lines += ["| total | own | function | module |", "|---:|---:|---|---|"]
-        for (function, module), count in p["total"]:
-            mine = own_of.get((function, module))
-            mine_share = "" if mine is None else f"{100 * mine / total:.1f} %"
-            lines.append(
-                f"| {100 * count / total:.1f} % | {mine_share} | `{function}` | {module} |"
-            )
         lines.append("")
     return lines
 
