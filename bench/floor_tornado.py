@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import resource
 import sys
 
 import asyncpg
@@ -156,6 +157,11 @@ class ChatSocket(tornado.websocket.WebSocketHandler):
 
 
 async def main(port: int, dsn: str, secret: str) -> None:
+    # A socket per WebSocket client: the soft descriptor limit may be 1024.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     pool = await asyncpg.create_pool(
         dsn, min_size=POOL_MIN, max_size=POOL_MAX, command_timeout=COMMAND_TIMEOUT, reset=_no_reset
     )

@@ -905,7 +905,8 @@ def websocket_load(dsn: str, targets: list[tuple[str, int, int]]) -> dict:
     rounds = []
     for r in range(WS_ROUNDS):
         results = {}
-        for name, port, pid in targets:
+        # Floor first in odd rounds, server first in even ones: neither always runs warm.
+        for name, port, pid in targets if r % 2 == 0 else targets[::-1]:
             job = {
                 "url": f"http://127.0.0.1:{port}",
                 "server_pid": pid,
@@ -1455,10 +1456,11 @@ def write_report(r: dict) -> None:
             f"{ws['sockets']} /ws/ sockets (one per user) and {ws['chat_sockets']} "
             "/ws/chat/{id}/ sockets for random pairs, from bench/ws_load.py in its own process, "
             "against the WebSocket floor (bench/floor_tornado.py: insert the message, then push "
-            "it to the receiver's sockets) and then the server, with the same users and load, "
-            f"{WS_ROUNDS} round(s). Latency: message.send frame written on a chat socket -> "
-            "message.receive read on the receiver's /ws/ socket. Burst: all frames written at "
-            'once; "last delivered" is the first send to the last receipt.',
+            "it to the receiver's sockets) and the server, with the same users and load, "
+            f"{WS_ROUNDS} round(s), the floor first in odd rounds. Latency: message.send frame "
+            "written on a chat socket -> message.receive read on the receiver's /ws/ socket. "
+            'Burst: all frames written at once; "last delivered" is the first send to the last '
+            "receipt.",
             "",
             "| round | target | phase | sent | received | lost | p50 ms | p99 ms | max ms "
             "| last delivered s | delivered msg/s |",
