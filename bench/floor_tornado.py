@@ -2,6 +2,12 @@
 query on release, a FIFO semaphore in front of acquire) that decodes the same JWT and runs one
 primary-key SELECT (GET /floor/get) or one INSERT (POST /floor/post), then writes JSON.
 
+The WebSocket floor, on the same URLs as the server's so bench/ws_load.py runs unchanged
+against either: /ws/?token= registers the user's socket; /ws/chat/{peer}/?token= takes
+{"type": "message.send", "content"} frames, inserts each into messages (one INSERT, committed)
+and then writes {"type": "message.receive", "message": row} to the peer's /ws/ sockets.
+Nothing else: no event log, no notification, no copy to the sender.
+
     python bench/floor_tornado.py PORT DSN JWT_SECRET
 """
 
@@ -10,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import resource
 import sys
 
 import asyncpg
 import jwt
 import tornado.httpserver
 import tornado.web
+import tornado.websocket
 
 POOL_MIN, POOL_MAX, COMMAND_TIMEOUT = 2, 10, 10.0
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti"]
@@ -83,13 +91,89 @@ class FloorPost(Floor):
         self.reply(201, dict(row))
 
 
+def token_user_id(token: str, secret: str) -> int | None:
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], options={"require": REQUIRED_CLAIMS}
+        )
+        return int(claims["sub"])
+    except (jwt.PyJWTError, ValueError):
+        return None
+
+
+class StreamSocket(tornado.websocket.WebSocketHandler):
+    """/ws/: where a user's messages are pushed."""
+
+    def initialize(self, pool, fair, secret, sockets) -> None:
+        self.secret, self.sockets = secret, sockets
+        self.user_id = None
+
+    def check_origin(self, origin: str) -> bool:
+        return True
+
+    def open(self) -> None:
+        self.user_id = token_user_id(self.get_query_argument("token", ""), self.secret)
+        if self.user_id is None:
+            self.close(4401, "Invalid or expired token")
+            return
+        self.sockets.setdefault(self.user_id, set()).add(self)
+
+    def on_close(self) -> None:
+        self.sockets.get(self.user_id, set()).discard(self)
+
+
+class ChatSocket(tornado.websocket.WebSocketHandler):
+    """/ws/chat/{peer}/: every message.send frame is stored, then pushed to the peer."""
+
+    def initialize(self, pool, fair, secret, sockets) -> None:
+        self.pool, self.fair, self.secret, self.sockets = pool, fair, secret, sockets
+        self.user_id = self.peer_id = None
+
+    def check_origin(self, origin: str) -> bool:
+        return True
+
+    def open(self, peer: str) -> None:
+        self.user_id = token_user_id(self.get_query_argument("token", ""), self.secret)
+        self.peer_id = int(peer)
+        if self.user_id is None:
+            self.close(4401, "Invalid or expired token")
+
+    async def on_message(self, raw) -> None:
+        frame = json.loads(raw)
+        if frame.get("type") != "message.send":
+            return
+        async with self.fair:
+            async with self.pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    INSERT_MESSAGE, self.user_id, self.peer_id, str(frame["content"])
+                )
+        text = json.dumps(
+            {"type": "message.receive", "message": dict(row)},
+            default=_default,
+            separators=(",", ":"),
+        )
+        for socket in list(self.sockets.get(self.peer_id, ())):
+            socket.write_message(text)
+
+
 async def main(port: int, dsn: str, secret: str) -> None:
+    # A socket per WebSocket client: the soft descriptor limit may be 1024.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     pool = await asyncpg.create_pool(
         dsn, min_size=POOL_MIN, max_size=POOL_MAX, command_timeout=COMMAND_TIMEOUT, reset=_no_reset
     )
     args = {"pool": pool, "fair": asyncio.Semaphore(POOL_MAX), "secret": secret}
+    sockets: dict[int, set[StreamSocket]] = {}
     app = tornado.web.Application(
-        [(r"/floor/get", FloorGet, args), (r"/floor/post", FloorPost, args)],
+        [
+            (r"/floor/get", FloorGet, args),
+            (r"/floor/post", FloorPost, args),
+            (r"/ws/", StreamSocket, {**args, "sockets": sockets}),
+            (r"/ws/chat/(\d+)/", ChatSocket, {**args, "sockets": sockets}),
+        ],
         log_function=lambda handler: None,
     )
     server = tornado.httpserver.HTTPServer(app)

@@ -1,5 +1,6 @@
 """WebSocket load generator, run by bench/run.py in a process of its own.
 
+Run once per target: the server, or the WebSocket floor in bench/floor_tornado.py (same URLs).
 Reads a JSON job on stdin: {"url", "server_pid", "users": [[id, token], ...], "senders", "rate",
 "seconds", "burst", "connect_concurrency"}. Opens one /ws/ socket per user, measures the server's
 RSS before and after, opens `senders` /ws/chat/{peer}/ sockets for random (user, peer) pairs,
@@ -69,6 +70,9 @@ class Phase:
             "max_ms": max(lat) if lat else None,
             "mean_ms": statistics.fmean(lat) if lat else None,
             "messages_per_s": len(lat) / span if span else None,
+            # First frame sent -> last message received: for the burst, the time until the
+            # whole burst is delivered.
+            "last_delivered_s": span,
         }
 
 
