@@ -67,6 +67,10 @@ class MethodNotAllowed(ApiError):
         super().__init__("Method not allowed")
 
 
+class Conflict(ApiError):
+    status = 409
+
+
 class PayloadTooLarge(ApiError):
     status = 413
 
@@ -77,6 +81,10 @@ class PayloadTooLarge(ApiError):
 
 class UnsupportedMediaType(ApiError):
     status = 415
+
+
+class UnprocessableEntity(ApiError):
+    status = 422
 
 
 class TooManyRequests(ApiError):
