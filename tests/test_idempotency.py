@@ -22,6 +22,8 @@ import asyncpg
 import pytest
 from helpers import api_request, no_frame, recv, register_user
 
+from expertconnect.config import ConfigError, load_config
+
 REPLAYED = "Idempotent-Replayed"
 KEY_REUSED = {"error": "This Idempotency-Key was already used for a different request"}
 BAD_KEY = {"error": "Idempotency-Key must be 1 to 255 printable ASCII characters"}
@@ -430,6 +432,12 @@ def test_a_401_or_429_is_not_stored(start_server, db):
     r = keyed(server.url, "POST", PURCHASE, me.token, body, other)
     assert r.status == 200 and REPLAYED not in r.headers, r.text  # ran anew
     assert db.fetchval("SELECT count(*) FROM payments WHERE user_id = $1", me.id) == 2
+
+
+def test_the_retention_is_a_validated_config_key():
+    assert load_config(None, environ={}).idempotency.retention_hours == 24
+    with pytest.raises(ConfigError, match=r"idempotency\.retention_hours: must be 1\.\.8760"):
+        load_config(None, environ={"EXPERTCONNECT_IDEMPOTENCY_RETENTION_HOURS": "0"})
 
 
 def test_the_sweep_prunes_answers_past_the_retention(start_server, db):
