@@ -4,7 +4,14 @@ other layers' own errors (an action's refusal, the database being unavailable) i
 
 from __future__ import annotations
 
-from expertconnect.actions.errors import ActionError, BadCredentials, DoesNotExist, InvalidField
+from expertconnect.actions.errors import (
+    ActionError,
+    BadCredentials,
+    DoesNotExist,
+    InvalidField,
+    KeyInUse,
+    KeyReused,
+)
 from expertconnect.db import DatabaseUnavailable
 
 
@@ -71,6 +78,10 @@ class MethodNotAllowed(ApiError):
         super().__init__("Method not allowed")
 
 
+class Conflict(ApiError):
+    status = 409
+
+
 class PayloadTooLarge(ApiError):
     status = 413
 
@@ -81,6 +92,10 @@ class PayloadTooLarge(ApiError):
 
 class UnsupportedMediaType(ApiError):
     status = 415
+
+
+class UnprocessableEntity(ApiError):
+    status = 422
 
 
 class TooManyRequests(ApiError):
@@ -110,6 +125,10 @@ def as_api_error(exc: BaseException | None) -> ApiError | None:
         return NotFound(exc.message)
     if isinstance(exc, BadCredentials):
         return Unauthorized(exc.message)
+    if isinstance(exc, KeyInUse):
+        return Conflict(exc.message, headers={"Retry-After": exc.retry_after})
+    if isinstance(exc, KeyReused):
+        return UnprocessableEntity(exc.message)
     if isinstance(exc, ActionError):  # Refused
         return BadRequest(exc.message)
     return None
