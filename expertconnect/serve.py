@@ -21,7 +21,7 @@ from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.authcache import AuthCache
 from expertconnect.config import Config
-from expertconnect.db import create_database, resolve_dsn
+from expertconnect.db import Database, create_database, resolve_dsn
 from expertconnect.inflight import InFlight
 from expertconnect.localdb import cluster_dir
 from expertconnect.ratelimit import TokenBucketLimiter
@@ -80,14 +80,9 @@ def _banner(config: Config, dsn: str) -> None:
     log.info("  API docs: %s/api/docs/ (OpenAPI document: %s/api/openapi.json)", url, url)
 
 
-async def serve(config: Config) -> None:
-    try:
-        dsn = await resolve_dsn(config)
-        await run_migrations(dsn)
-        db = await create_database(config, dsn)
-    except DATABASE_UNREACHABLE as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise StartupError(f"cannot reach the database: {reason}") from None
+async def build_services(config: Config, dsn: str, db: Database) -> Services:
+    """What the actions and handlers are handed, built in one place for `serve` and
+    `demo-data`; nothing is started (the auth cache and relay are the caller's to start)."""
     loop = asyncio.get_running_loop()
     passwords = await loop.run_in_executor(
         None, PasswordHasher, config.auth.bcrypt_rounds, config.auth.bcrypt_threads
@@ -114,6 +109,19 @@ async def serve(config: Config) -> None:
             ipaddress.ip_network(p, strict=False) for p in config.server.trusted_proxies
         ],
     )
+    return services
+
+
+async def serve(config: Config) -> None:
+    try:
+        dsn = await resolve_dsn(config)
+        await run_migrations(dsn)
+        db = await create_database(config, dsn)
+    except DATABASE_UNREACHABLE as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StartupError(f"cannot reach the database: {reason}") from None
+    loop = asyncio.get_running_loop()
+    services = await build_services(config, dsn, db)
     services.metrics.watch(services.hub, db)
     await services.auth_cache.start()
     if config.realtime.backend == "postgres":
