@@ -43,6 +43,11 @@ async def exists_user(conn, user_id: int) -> bool:
     return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
 
 
+async def count_users(conn) -> int:
+    """Every account (demo-data fills only a database that has none)."""
+    return await conn.fetchval("SELECT count(*) FROM users")
+
+
 async def insert_user(
     conn, *, username: str, email: str, password_hash: str, first_name: str, last_name: str
 ) -> dict:
