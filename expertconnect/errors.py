@@ -67,14 +67,14 @@ class NotFound(ApiError):
 class MethodNotAllowed(ApiError):
     status = 405
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("Method not allowed")
 
 
 class PayloadTooLarge(ApiError):
     status = 413
 
-    def __init__(self):
+    def __init__(self) -> None:
         # The unread body is still on the wire: the connection cannot be reused.
         super().__init__("Request body too large", headers={"Connection": "close"})
 

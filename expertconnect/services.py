@@ -12,6 +12,7 @@ from expertconnect.config import Config
 from expertconnect.db import Database
 from expertconnect.metrics import Metrics
 from expertconnect.ratelimit import RateLimiters
+from expertconnect.realtime.events import Event
 from expertconnect.realtime.hub import Hub
 
 
@@ -25,7 +26,7 @@ class Relay(Protocol):
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
     config: Config
     db: Database
@@ -33,7 +34,7 @@ class Services:
     tokens: TokenIssuer
     limiters: RateLimiters
     # Sockets by user; actions publish committed events through it.
-    hub: Hub
+    hub: Hub[Event]
     # Users and revocations in memory, for authentication without a query.
     auth_cache: AuthCache
     # Set with realtime.backend: postgres, to reach sockets held by other processes.

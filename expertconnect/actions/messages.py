@@ -11,6 +11,7 @@ from expertconnect.actions.errors import InvalidField
 from expertconnect.db.queries import messages as messages_q
 from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.realtime import events
+from expertconnect.services import Services
 
 # Constraint -> the field error it means to the client.
 _CONSTRAINT_ERRORS = {
@@ -20,7 +21,7 @@ _CONSTRAINT_ERRORS = {
 }
 
 
-async def send_message(services, sender_id: int, receiver_id: int, content: str) -> dict:
+async def send_message(services: Services, sender_id: int, receiver_id: int, content: str) -> dict:
     """Store the message and notify the receiver; returns the message with the spec's fields.
     `content` must already be validated (stripped, 1..realtime.max_message_length). Raises
     InvalidField for an unknown receiver or a message to oneself."""
@@ -45,7 +46,7 @@ async def send_message(services, sender_id: int, receiver_id: int, content: str)
     return message
 
 
-async def mark_read(services, reader_id: int, sender_id: int) -> int:
+async def mark_read(services: Services, reader_id: int, sender_id: int) -> int:
     """Mark the messages `sender_id` sent `reader_id` as read and tell the sender how far they
     have been read. The reader's new_message notifications about them are read with them, and
     each goes out again as notification.receive (now is_read), so the reader's badge and chat

@@ -7,14 +7,16 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from expertconnect import wire
+from expertconnect.db import Executor
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.realtime import events
 from expertconnect.realtime.events import Event
+from expertconnect.services import Relay, Services
 
 
 class Outbox:
-    def __init__(self, conn):
+    def __init__(self, conn: Executor):
         self.conn = conn
         self.events: list[Event] = []
 
@@ -43,7 +45,7 @@ class Outbox:
         self.add(events.notification_received(notification))
         return notification
 
-    async def record(self, relay) -> None:
+    async def record(self, relay: Relay | None) -> None:
         """Write the queued events to the log, in one statement that also gives each its
         user's next sequence number; with a relay, other processes hear of them on commit."""
         if not self.events:
@@ -61,7 +63,7 @@ class Outbox:
 
 
 @contextlib.asynccontextmanager
-async def transaction(services) -> AsyncIterator[Outbox]:
+async def transaction(services: Services) -> AsyncIterator[Outbox]:
     """`async with outbox.transaction(services) as box:` use box.conn for queries,
     box.add_notification() and box.add() for events. Events reach sockets only if the
     transaction commits."""
