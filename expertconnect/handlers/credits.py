@@ -52,9 +52,9 @@ class PurchaseHandler(BaseHandler):
             result = await credits.purchase(
                 self.services,
                 self.user_id,
-                payment_method=payment_method,
-                amount=amount,
-                credits=credits_to_purchase,
+                payment_method=form.valid(payment_method),
+                amount=form.valid(amount),
+                credits=form.valid(credits_to_purchase),
             )
         self.write_json(result)
 
@@ -66,7 +66,10 @@ class TransferHandler(BaseHandler):
         amount = form.integer("amount", min_value=1, max_value=MAX_CREDITS_PER_TRANSFER)
         form.validate()
         new_balance = await credits.pay_for_meeting(
-            self.services, self.user_id, meeting_id=meeting_id, amount=amount
+            self.services,
+            self.user_id,
+            meeting_id=form.valid(meeting_id),
+            amount=form.valid(amount),
         )
         self.write_json(
             {

@@ -59,12 +59,12 @@ class MeetingListHandler(BaseHandler):
         meeting = await meetings.book(
             self.services,
             requester_id=self.user_id,
-            expert_id=expert_id,
-            category_id=category_id,
-            title=title,
-            description=description,
-            scheduled_start=start,
-            scheduled_end=end,
+            expert_id=form.valid(expert_id),
+            category_id=form.valid(category_id),
+            title=form.valid(title),
+            description=form.valid(description),
+            scheduled_start=form.valid(start),
+            scheduled_end=form.valid(end),
         )
         self.write_json(meeting, status=201)
 
@@ -86,7 +86,10 @@ class MeetingStatusHandler(BaseHandler):
         status = form.choice("status", STATUSES)
         form.validate()
         updated = await meetings.change_status(
-            self.services, meeting_id=meeting_id, user_id=self.user_id, new_status=status
+            self.services,
+            meeting_id=meeting_id,
+            user_id=self.user_id,
+            new_status=form.valid(status),
         )
         self.write_json(updated)
 
@@ -103,11 +106,11 @@ class ReviewListHandler(BaseHandler):
         form.validate()
         review = await meetings.review(
             self.services,
-            meeting_id=meeting_id,
+            meeting_id=form.valid(meeting_id),
             reviewer_id=self.user_id,
-            reviewee_id=reviewee_id,
-            rating=rating,
-            review_text=review_text,
+            reviewee_id=form.valid(reviewee_id),
+            rating=form.valid(rating),
+            review_text=form.valid(review_text),
         )
         self.write_json(review, status=201)
 
