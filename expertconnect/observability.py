@@ -115,8 +115,8 @@ def log_failure(
         request.method,
         request.path,
         request.remote_ip,
-        # The exception carries `tb` (logging reads value.__traceback__); typeshed takes no
-        # (type, value, tb) tuple whose parts may be None.
+        # `value` carries `tb` as its __traceback__, which logging reads from it (a tuple of
+        # parts that may each be None is not one logging's types accept).
         exc_info=value,
     )
 

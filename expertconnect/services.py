@@ -26,6 +26,7 @@ class Relay(Protocol):
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# Frozen: complete when constructed, never assigned to afterwards.
 @dataclass(frozen=True)
 class Services:
     config: Config
