@@ -4,6 +4,7 @@
     expertconnect [serve]                 apply pending migrations, then serve
     expertconnect migrate [--status]      apply pending migrations (or list them) and exit
     expertconnect check-config            validate, print the effective configuration
+    expertconnect demo-data [--force]     fill an empty database with a demo marketplace
     expertconnect db start|stop|status    the private PostgreSQL cluster (database.dsn empty)
     expertconnect backup FILE             pg_dump, custom format, of the configured database
     expertconnect restore FILE [--force]  pg_restore into it (refuses a non-empty one)
@@ -27,7 +28,7 @@ from typing import Any
 import asyncpg
 import yaml
 
-from expertconnect import __version__, migrate
+from expertconnect import __version__, demo, migrate
 from expertconnect.config import ENV_CONFIG, Config, ConfigError, load_config
 from expertconnect.localdb import (
     LocalDatabaseError,
@@ -42,8 +43,11 @@ from expertconnect.observability import configure_logging
 from expertconnect.serve import (
     DATABASE_UNREACHABLE,
     StartupError,
+    build_services,
     event_loop_factory,
+    open_database,
     redacted_dsn,
+    run_migrations,
     serve,
 )
 
@@ -87,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "check-config", parents=[common], help="validate and print the effective configuration"
+    )
+    demo_cmd = commands.add_parser(
+        "demo-data",
+        parents=[common],
+        help="fill an empty database with a believable demo marketplace (never in production)",
+    )
+    demo_cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="add the demo marketplace to a database that already has users (deletes nothing)",
     )
     db_cmd = commands.add_parser(
         "db", parents=[common], help="the private PostgreSQL cluster (database.dsn empty)"
@@ -165,6 +179,31 @@ def _masked(config: Config) -> dict[str, Any]:
 def _run_check_config(config: Config) -> int:
     print(f"# {config.source}: valid. Effective configuration (secrets masked):")
     print(yaml.safe_dump(_masked(config), sort_keys=False), end="")
+    return 0
+
+
+def _run_demo_data(config: Config, force: bool) -> int:
+    async def run() -> demo.Summary:
+        dsn = await resolve_dsn(config)
+        await run_migrations(dsn)
+        db = await open_database(config, dsn)
+        try:
+            # The listener is never started: nothing here needs to hear other processes.
+            services, _listener = await build_services(config, dsn, db)
+            return await demo.create_marketplace(services, force=force)
+        finally:
+            await db.close()
+
+    try:
+        summary = asyncio.run(run())
+    except demo.DatabaseHasUsers as exc:
+        raise CommandError(str(exc)) from None
+    print("demo marketplace created:")
+    for line in summary.lines():
+        print(f"  {line}")
+    expert, client = summary.experts[0], summary.clients[0]
+    print(f"log in as the expert {expert.username} or the client {client.username};")
+    print(f'every demo account has the password "{demo.DEMO_PASSWORD}"')
     return 0
 
 
@@ -263,6 +302,8 @@ def main(argv: list[str] | None = None, default_config: Path | None = None) -> i
             return _run_migrate(config, args.status)
         if command == "check-config":
             return _run_check_config(config)
+        if command == "demo-data":
+            return _run_demo_data(config, args.force)
         if command == "db":
             return _run_db(config, args.action)
         if command == "backup":

@@ -96,6 +96,11 @@ class MeetingsConfig:
 
 
 @dataclass(frozen=True)
+class IdempotencyConfig:
+    retention_hours: int = 24
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     format: str = "text"
     level: str = "INFO"
@@ -110,6 +115,7 @@ class Config:
     credits: CreditsConfig = field(default_factory=CreditsConfig)
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
     meetings: MeetingsConfig = field(default_factory=MeetingsConfig)
+    idempotency: IdempotencyConfig = field(default_factory=IdempotencyConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     # Where generated state lives: the JWT secret and the private PostgreSQL cluster. A relative
     # path is resolved against the config file's directory, never the current directory, so a
@@ -171,6 +177,8 @@ _RULES = {
     "meetings.max_open_requests": (lambda v: 1 <= v <= 10000, "1..10000"),
     "meetings.auto_complete_hours": (lambda v: 0 <= v <= 8760, "0..8760 hours (a year)"),
     "meetings.reminder_minutes": (lambda v: 0 <= v <= 10080, "0 (off)..10080 minutes (a week)"),
+    # At least an hour: a client retries a lost answer within seconds or minutes, not never.
+    "idempotency.retention_hours": (lambda v: 1 <= v <= 8760, "1..8760 hours (a year)"),
     "credits.price_usd": (
         lambda v: v > 0 and v == v.quantize(Decimal("0.01")),
         "a positive amount with at most two decimals",
@@ -294,6 +302,7 @@ def load_config(
         "credits": CreditsConfig,
         "realtime": RealtimeConfig,
         "meetings": MeetingsConfig,
+        "idempotency": IdempotencyConfig,
         "logging": LoggingConfig,
     }
     for name in raw:

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from typing import overload
 
-from expertconnect.actions.errors import ActionError, BadCredentials, DoesNotExist, InvalidField
+from expertconnect.actions.errors import (
+    ActionError,
+    BadCredentials,
+    DoesNotExist,
+    InvalidField,
+    KeyInUse,
+    KeyReused,
+)
 from expertconnect.db import DatabaseUnavailable
 
 
@@ -73,6 +80,10 @@ class MethodNotAllowed(ApiError):
         super().__init__("Method not allowed")
 
 
+class Conflict(ApiError):
+    status = 409
+
+
 class PayloadTooLarge(ApiError):
     status = 413
 
@@ -83,6 +94,10 @@ class PayloadTooLarge(ApiError):
 
 class UnsupportedMediaType(ApiError):
     status = 415
+
+
+class UnprocessableEntity(ApiError):
+    status = 422
 
 
 class TooManyRequests(ApiError):
@@ -117,6 +132,10 @@ def as_api_error(exc: BaseException | None) -> ApiError | None:
         return NotFound(exc.message)
     if isinstance(exc, BadCredentials):
         return Unauthorized(exc.message)
+    if isinstance(exc, KeyInUse):
+        return Conflict(exc.message, headers={"Retry-After": exc.retry_after})
+    if isinstance(exc, KeyReused):
+        return UnprocessableEntity(exc.message)
     if isinstance(exc, ActionError):  # Refused
         return BadRequest(exc.message)
     return None

@@ -22,7 +22,7 @@ from expertconnect.app import make_app
 from expertconnect.auth import PasswordHasher, TokenIssuer, load_or_create_secret
 from expertconnect.authcache import AuthCache
 from expertconnect.config import Config
-from expertconnect.db import create_database
+from expertconnect.db import Database, create_database
 from expertconnect.db.listener import Listener
 from expertconnect.inflight import InFlight
 from expertconnect.localdb import cluster_dir, resolve_dsn
@@ -83,20 +83,21 @@ def _banner(config: Config, dsn: str) -> None:
     log.info("  API docs: %s/api/docs/ (OpenAPI document: %s/api/openapi.json)", url, url)
 
 
-async def serve(config: Config) -> None:
-    try:
-        dsn = await resolve_dsn(config)
-        await run_migrations(dsn)
-        db = await create_database(
-            dsn,
-            pool_min=config.database.pool_min,
-            pool_max=config.database.pool_max,
-            command_timeout=config.database.command_timeout,
-            acquire_timeout=config.database.acquire_timeout,
-        )
-    except DATABASE_UNREACHABLE as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise StartupError(f"cannot reach the database: {reason}") from None
+async def open_database(config: Config, dsn: str) -> Database:
+    """The pool, sized and timed by the database section of the configuration."""
+    return await create_database(
+        dsn,
+        pool_min=config.database.pool_min,
+        pool_max=config.database.pool_max,
+        command_timeout=config.database.command_timeout,
+        acquire_timeout=config.database.acquire_timeout,
+    )
+
+
+async def build_services(config: Config, dsn: str, db: Database) -> tuple[Services, Listener]:
+    """What the actions and handlers are handed, built in one place for `serve` and
+    `demo-data`, and the LISTEN connection the auth cache and the relay subscribed to. Nothing
+    is started: the listener (and the relay) are the caller's to start."""
     loop = asyncio.get_running_loop()
     passwords = await loop.run_in_executor(
         None, PasswordHasher, config.auth.bcrypt_rounds, config.auth.bcrypt_threads
@@ -128,6 +129,20 @@ async def serve(config: Config) -> None:
             ipaddress.ip_network(p, strict=False) for p in config.server.trusted_proxies
         ],
     )
+    return services, listener
+
+
+async def serve(config: Config) -> None:
+    try:
+        dsn = await resolve_dsn(config)
+        await run_migrations(dsn)
+        db = await open_database(config, dsn)
+    except DATABASE_UNREACHABLE as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StartupError(f"cannot reach the database: {reason}") from None
+    loop = asyncio.get_running_loop()
+    services, listener = await build_services(config, dsn, db)
+    hub, relay = services.hub, services.relay
     services.metrics.watch(hub, db)
     if relay is not None:
         await relay.start()

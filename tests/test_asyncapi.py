@@ -86,11 +86,12 @@ async def test_the_server_sends_exactly_the_documented_frames(ws, api, make_user
     a_all = await ws("/ws/", alice.token)
 
     # message.send in; message.receive out to both parties, notification.receive to the receiver.
-    send = {"type": "message.send", "content": "hello Bob"}
+    send = {"type": "message.send", "content": "hello Bob", "client_msg_id": "hello-1"}
     checked.frame("/ws/chat/{receiver_id}/", send, "publish")
     a_chat.write_message(json.dumps(send))
     echo = checked.frame("/ws/chat/{receiver_id}/", await recv(a_chat))
     assert echo["type"] == "message.receive" and echo["message"]["content"] == "hello Bob"
+    assert echo["client_msg_id"] == "hello-1"
     assert checked.frame("/ws/", await recv(a_all))["type"] == "message.receive"
     got = [checked.frame("/ws/", await recv(b_all)) for _ in range(2)]
     assert {f["type"] for f in got} == {"message.receive", "notification.receive"}

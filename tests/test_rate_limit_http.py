@@ -154,6 +154,7 @@ def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_use
     assert pre.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert pre.headers["Access-Control-Allow-Methods"] == "GET, PUT"
     assert "Authorization" in pre.headers["Access-Control-Allow-Headers"]
+    assert "Idempotency-Key" in pre.headers["Access-Control-Allow-Headers"]
     assert "Origin" in pre.headers["Vary"]
     # The document too, so that a browser-based viewer on that origin can load it.
     pre = api_request(
@@ -169,6 +170,7 @@ def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_use
     )
     assert doc.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert "X-Request-ID" in doc.headers["Access-Control-Expose-Headers"]
+    assert "Idempotent-Replayed" in doc.headers["Access-Control-Expose-Headers"]
     pre = api_request(
         own.url,
         "OPTIONS",

@@ -38,6 +38,27 @@ async def register(
     services: Services, *, username: str, email: str, password: str, first_name: str, last_name: str
 ) -> dict:
     password_hash = await services.passwords.hash(password)
+    return await register_hashed(
+        services,
+        username=username,
+        email=email,
+        password_hash=password_hash,
+        first_name=first_name,
+        last_name=last_name,
+    )
+
+
+async def register_hashed(
+    services: Services,
+    *,
+    username: str,
+    email: str,
+    password_hash: str,
+    first_name: str,
+    last_name: str,
+) -> dict:
+    """register() with the password already hashed by services.passwords: the demo data hashes
+    its one shared password once for all its accounts instead of once per account."""
     initial = services.config.credits.initial_free
     try:
         async with services.db.transaction() as conn:

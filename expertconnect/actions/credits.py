@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from expertconnect.actions import outbox
 from expertconnect.actions.errors import DoesNotExist, Refused
+from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db import Executor
 from expertconnect.db.queries import credits as credits_q
 from expertconnect.services import Services
@@ -25,10 +26,17 @@ _SETTLEMENTS = {"completed": RELEASED, "cancelled": REFUNDED}
 
 
 async def purchase(
-    services: Services, user_id: int, *, payment_method: str, amount: Decimal, credits: int
+    services: Services,
+    user_id: int,
+    *,
+    payment_method: str,
+    amount: Decimal,
+    credits: int,
+    idempotency: Idempotency | None = None,
 ) -> dict:
     """Record a (simulated, always completed) payment and add `credits` to the balance."""
-    async with services.db.transaction() as conn:
+    async with outbox.transaction(services, idempotency) as box:
+        conn = box.conn
         payment = await credits_q.insert_payment(
             conn, user_id=user_id, payment_method=payment_method, amount=amount, credits=credits
         )
@@ -42,21 +50,27 @@ async def purchase(
             amount=credits,
             description=f"Purchased {credits} credits for ${amount:.2f}",
         )
-    return {
-        "success": True,
-        "payment": payment,
-        "transaction": transaction,
-        "new_balance": new_balance,
-    }
+        box.result = {
+            "success": True,
+            "payment": payment,
+            "transaction": transaction,
+            "new_balance": new_balance,
+        }
+    return box.result
 
 
 async def pay_for_meeting(
-    services: Services, payer_id: int, *, meeting_id: int, amount: int
+    services: Services,
+    payer_id: int,
+    *,
+    meeting_id: int,
+    amount: int,
+    idempotency: Idempotency | None = None,
 ) -> int:
     """Take `amount` credits from the meeting's requester (the caller): held on the meeting while
     it is pending or confirmed, paid to its expert at once if it is completed. Returns the payer's
     new balance. Any refusal raises, which rolls everything back."""
-    async with outbox.transaction(services) as box:
+    async with outbox.transaction(services, idempotency) as box:
         conn = box.conn
         meeting = await credits_q.get_meeting_for_payment(conn, meeting_id, payer_id)
         if meeting is None:
@@ -106,6 +120,7 @@ async def pay_for_meeting(
             content=content,
             related_id=meeting_id,
         )
+        box.result = new_balance
     return new_balance
 
 

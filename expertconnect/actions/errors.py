@@ -31,3 +31,15 @@ class DoesNotExist(ActionError):
 
 class BadCredentials(ActionError):
     """Unknown username or wrong password (a 401)."""
+
+
+class KeyInUse(ActionError):
+    """An Idempotency-Key is held by a request still running (a 409 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: str):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class KeyReused(ActionError):
+    """An Idempotency-Key already answered a different request (a 422)."""

@@ -10,6 +10,7 @@ import logging
 from expertconnect.actions import meetings
 from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
+from expertconnect.db.queries import idempotency as idempotency_q
 from expertconnect.db.queries import users as users_q
 from expertconnect.services import Services
 
@@ -39,6 +40,19 @@ async def purge_expired(services: Services) -> None:
         log.info("purged %d events older than %s", purged, cutoff.isoformat())
 
 
+async def prune_idempotency_keys(services) -> int:
+    """Forget the stored answers of Idempotency-Key requests older than
+    idempotency.retention_hours; returns how many."""
+    hours = services.config.idempotency.retention_hours
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+    pruned = 0
+    while True:
+        deleted = await idempotency_q.delete_answers_before(services.db, cutoff, PURGE_BATCH)
+        pruned += deleted
+        if deleted < PURGE_BATCH:
+            return pruned
+
+
 # The steps of one sweep, in order: expiry before auto-completion and reminders, so a request
 # past its start is cancelled (and refunded) before anything else looks at it.
 SWEEP_STEPS = (
@@ -46,6 +60,7 @@ SWEEP_STEPS = (
     meetings.complete_past_meetings,
     meetings.remind_upcoming_meetings,
     purge_expired,
+    prune_idempotency_keys,
 )
 
 

@@ -11,6 +11,7 @@ import asyncpg
 
 from expertconnect.actions import credits, outbox
 from expertconnect.actions.errors import DoesNotExist, InvalidField, Refused
+from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import meetings as meetings_q
 from expertconnect.db.queries import reviews as reviews_q
@@ -87,6 +88,7 @@ async def book(
     description: str,
     scheduled_start: dt.datetime,
     scheduled_end: dt.datetime,
+    idempotency: Idempotency | None = None,
 ) -> dict:
     """Create a pending meeting and tell the expert. If the expert has declared weekly
     availability, the meeting must fit inside one availability window (read in the expert's
@@ -96,7 +98,7 @@ async def book(
     COMMITTED)."""
     max_open = services.config.meetings.max_open_requests
     try:
-        async with outbox.transaction(services) as box:
+        async with outbox.transaction(services, idempotency) as box:
             await meetings_q.lock_participants(box.conn, [requester_id])
             held = await meetings_q.count_open_requests(box.conn, requester_id, up_to=max_open)
             if held >= max_open:
@@ -122,6 +124,7 @@ async def book(
                 content=f"You have a new meeting request from {meeting['requester_name']}.",
                 related_id=meeting["id"],
             )
+            box.result = meeting
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
         if exc.constraint_name not in _BOOKING_CONSTRAINTS:
             raise
@@ -130,14 +133,19 @@ async def book(
 
 
 async def change_status(
-    services: Services, *, meeting_id: int, user_id: int, new_status: str
+    services: Services,
+    *,
+    meeting_id: int,
+    user_id: int,
+    new_status: str,
+    idempotency: Idempotency | None = None,
 ) -> dict:
     """Apply one allowed transition and tell the other party. The meeting row is locked first,
     so of two concurrent changes the second sees the first's result and is judged on it.
     A confirmation that would overlap either person's confirmed meetings is refused by the
     exclusion constraints (400)."""
     try:
-        async with outbox.transaction(services) as box:
+        async with outbox.transaction(services, idempotency) as box:
             meeting = await meetings_q.get_meeting_for_update(box.conn, meeting_id, user_id)
             if meeting is None:
                 raise DoesNotExist(MEETING_NOT_FOUND)
@@ -188,6 +196,7 @@ async def change_status(
             if payment_status != meeting["payment_status"]:
                 held = {**meeting, "held": meeting["paid_credits"]}
                 await credits.settle(box, [held], payment_status)
+            box.result = updated
     except asyncpg.ExclusionViolationError as exc:
         if exc.constraint_name not in _OVERLAP_CONSTRAINTS:
             raise
@@ -305,11 +314,12 @@ async def review(
     reviewee_id: int,
     rating: int,
     review_text: str,
+    idempotency: Idempotency | None = None,
 ) -> dict:
     """A participant's review of the other participant of a completed meeting; tells the
     reviewee. A completed meeting never changes again, so no lock is needed."""
     try:
-        async with outbox.transaction(services) as box:
+        async with outbox.transaction(services, idempotency) as box:
             meeting = await meetings_q.get_meeting_for_participant(
                 box.conn, meeting_id, reviewer_id
             )
@@ -341,6 +351,7 @@ async def review(
                 content=f"{created['reviewer_name']} left you a {rating}-star review.",
                 related_id=created["id"],
             )
+            box.result = created
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "reviews_meeting_reviewer_key":
             raise

@@ -4,10 +4,14 @@ WebSocket chat both send through send_message."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 import asyncpg
 
 from expertconnect.actions import outbox
 from expertconnect.actions.errors import InvalidField
+from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db.queries import messages as messages_q
 from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.realtime import events
@@ -19,31 +23,80 @@ _CONSTRAINT_ERRORS = {
     "messages_not_self_check": ("receiver_id", "You cannot send a message to yourself."),
     "messages_content_not_empty_check": ("content", "This field may not be blank."),
 }
+# The unique index (0010) that refuses a sender's second message with one client_msg_id.
+_CLIENT_MSG_ID_INDEX = "messages_sender_client_msg_id_key"
+# Long enough for a UUID or a ULID with a prefix; messages_client_msg_id_length_check agrees.
+CLIENT_MSG_ID_MAX = 64
+CLIENT_MSG_ID_REUSED = "This client_msg_id was already used for another message."
 
 
-async def send_message(services: Services, sender_id: int, receiver_id: int, content: str) -> dict:
-    """Store the message and notify the receiver; returns the message with the spec's fields.
-    `content` must already be validated (stripped, 1..realtime.max_message_length). Raises
-    InvalidField for an unknown receiver or a message to oneself."""
+@dataclass
+class Sent:
+    """What send_message answers: the message with the spec's fields. `repeated`: the sender
+    had sent it before with this client_msg_id, nothing was stored now, and `echo` is the
+    frame the original produced for the sender (None once its event was purged)."""
+
+    message: dict
+    repeated: bool = False
+    echo: dict | None = None
+
+
+async def send_message(
+    services: Services,
+    sender_id: int,
+    receiver_id: int,
+    content: str,
+    *,
+    client_msg_id: str | None = None,
+    idempotency: Idempotency | None = None,
+) -> Sent:
+    """Store the message and notify the receiver. `content` must already be validated
+    (stripped, 1..realtime.max_message_length), `client_msg_id` too (1..64 characters). Raises
+    InvalidField for an unknown receiver, a message to oneself, or a client_msg_id the
+    sender already used for another message."""
     try:
-        async with outbox.transaction(services) as box:
+        async with outbox.transaction(services, idempotency) as box:
             message, notification = await messages_q.insert_message(
                 box.conn,
                 sender_id,
                 receiver_id,
                 content,
                 notification_title="New Message",
+                client_msg_id=client_msg_id,
             )
             box.add(events.message_received(receiver_id, message))
             # The sender's own sockets (other tabs, the chat it was typed in) get it too.
-            box.add(events.message_received(sender_id, message))
+            box.add(events.message_received(sender_id, message, client_msg_id))
             box.add(events.notification_received(notification))
+            box.result = Sent(message)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != _CLIENT_MSG_ID_INDEX or client_msg_id is None:
+            raise
+        return await _sent_before(services, sender_id, receiver_id, content, client_msg_id)
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
         if exc.constraint_name not in _CONSTRAINT_ERRORS:
             raise
         field, text = _CONSTRAINT_ERRORS[exc.constraint_name]
         raise InvalidField(field, text) from None
-    return message
+    return box.result
+
+
+async def _sent_before(
+    services: Services, sender_id: int, receiver_id: int, content: str, client_msg_id: str
+) -> Sent:
+    """A send refused by the client_msg_id index: the original, if it is the same message (a
+    retry); else the id was reused for another one. Read after the refusing transaction
+    ended, so the original (which the refusal waited for) has committed."""
+    original = await messages_q.get_message_by_client_msg_id(services.db, sender_id, client_msg_id)
+    if original is None:  # deleted since, with its sender or receiver
+        raise InvalidField("client_msg_id", CLIENT_MSG_ID_REUSED)
+    message = original["message"]
+    if (message["receiver_id"], message["content"]) != (receiver_id, content):
+        raise InvalidField("client_msg_id", CLIENT_MSG_ID_REUSED)
+    echo = None
+    if original["echo_seq"] is not None:
+        echo = {**json.loads(original["echo_payload"]), "event_id": original["echo_seq"]}
+    return Sent(message, repeated=True, echo=echo)
 
 
 async def mark_read(services: Services, reader_id: int, sender_id: int) -> int:

@@ -1,12 +1,15 @@
 """A transaction that records events: rows are written to the event log inside it, and the
-events are published to sockets only after it has committed."""
+events are published to sockets only after it has committed. With an Idempotency-Key it also
+claims the key first and stores the request's answer before it commits."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from expertconnect import wire
+from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db import Executor
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import notifications as notifications_q
@@ -19,6 +22,8 @@ class Outbox:
     def __init__(self, conn: Executor):
         self.conn = conn
         self.events: list[Event] = []
+        # What the action returns; with an Idempotency-Key, the answer is rendered from it.
+        self.result: Any = None
 
     def add(self, event: Event) -> None:
         self.events.append(event)
@@ -63,12 +68,20 @@ class Outbox:
 
 
 @contextlib.asynccontextmanager
-async def transaction(services: Services) -> AsyncIterator[Outbox]:
+async def transaction(
+    services: Services, idempotency: Idempotency | None = None
+) -> AsyncIterator[Outbox]:
     """`async with outbox.transaction(services) as box:` use box.conn for queries,
     box.add_notification() and box.add() for events. Events reach sockets only if the
-    transaction commits."""
+    transaction commits. With `idempotency`, the key is claimed before the block runs (raising
+    Replayed, 409 or 422 instead of running it), and the answer rendered from box.result, which
+    the block sets, is stored before the commit."""
     async with services.db.transaction() as conn:
         box = Outbox(conn)
+        if idempotency is not None:
+            await idempotency.claim(conn)
         yield box
+        if idempotency is not None:
+            await idempotency.store(conn, box.result)
         await box.record(services.relay)
     services.hub.publish(box.events)

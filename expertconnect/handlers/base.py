@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from types import TracebackType
 from typing import Any, TypedDict
 from urllib.parse import urlencode
@@ -16,6 +16,7 @@ import tornado.routing
 import tornado.web
 
 from expertconnect import migrate, wire
+from expertconnect.actions import idempotency
 from expertconnect.auth import InvalidToken, TokenClaims
 from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import health as health_q
@@ -103,11 +104,14 @@ class BaseHandler(RequestContextHandler):
     # Per endpoint: does it need a token, and which rate-limit bucket does it draw from.
     auth_required = True
     rate_scope: str | None = "default"  # "default" (per user), "auth" (per address), None
+    # Verbs that honour an Idempotency-Key header (answered through answer()); others ignore it.
+    idempotent_methods: tuple[str, ...] = ()
 
     def initialize(self, services: Services) -> None:
         self.services = services
         self.db = services.db
         self.token_claims: TokenClaims | None = None
+        self.idempotency_key: str | None = None
         # CORS and X-RateLimit-* headers of this request: re-applied on the error path, since
         # send_error clears headers.
         self._sticky_headers: dict[str, str] = {}
@@ -117,7 +121,7 @@ class BaseHandler(RequestContextHandler):
                 {
                     "Access-Control-Allow-Origin": origin,
                     "Access-Control-Expose-Headers": "X-RateLimit-Limit, X-RateLimit-Remaining, "
-                    "X-RateLimit-Reset, Retry-After, Link, X-Request-ID",
+                    "X-RateLimit-Reset, Retry-After, Link, X-Request-ID, Idempotent-Replayed",
                     "Vary": "Origin",
                 }
             )
@@ -137,7 +141,10 @@ class BaseHandler(RequestContextHandler):
                 raise Forbidden("CORS is not enabled on this server")
             raise Forbidden("CORS is not enabled for this origin")
         self.set_header("Access-Control-Allow-Methods", ", ".join(self.allowed_methods()))
-        self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID")
+        self.set_header(
+            "Access-Control-Allow-Headers",
+            "Authorization, Content-Type, X-Request-ID, Idempotency-Key",
+        )
         self.set_header("Access-Control-Max-Age", "600")
         self.set_status(204)
         self.finish()
@@ -162,6 +169,11 @@ class BaseHandler(RequestContextHandler):
             self.token_claims = claims
             self.current_user = user
             self.request_context.user_id = claims.user_id
+        if self.request.method in self.idempotent_methods:
+            # Checked before the body is read: a bad key costs no upload.
+            self.idempotency_key = idempotency.parse_key(
+                self.request.headers.get(idempotency.KEY_HEADER)
+            )
 
     def _limit_body_size(self) -> None:
         limit = self.services.config.server.max_body_size
@@ -293,6 +305,37 @@ class BaseHandler(RequestContextHandler):
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(wire.dumps(payload))
+
+    async def answer(
+        self,
+        action: Callable[[idempotency.Idempotency | None], Awaitable[Any]],
+        status: int = 200,
+        payload: Callable[[Any], Any] = lambda result: result,
+    ) -> None:
+        """Run `action(key)`, an action called with this request's Idempotency-Key (or None),
+        and answer `status` with payload(its result). With a key, the action's transaction
+        stores this very answer before it commits; a retry of the same request gets it back,
+        byte for byte, with Idempotent-Replayed: true, and nothing is done again."""
+        if self.idempotency_key is None:
+            self.write_json(payload(await action(None)), status)
+            return
+        key = idempotency.Idempotency(
+            self.user_id,
+            self.idempotency_key,
+            idempotency.request_hash(self.request.method, self.request.path, self.json_body()),
+            status,
+            payload,
+        )
+        try:
+            result = await action(key)
+        except idempotency.Replayed as replayed:
+            answer = replayed.answer
+            self.set_header(idempotency.REPLAYED_HEADER, "true")
+        else:
+            # None if the action committed nothing: a message repeated by its client_msg_id.
+            answer = key.answer or idempotency.Answer(status, wire.dumps(payload(result)))
+        self.set_status(answer.status)
+        self.finish(answer.body)
 
     # ------------------------------------------------------------------ errors
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -33,6 +33,8 @@ class TransactionsHandler(BaseHandler):
 
 
 class PurchaseHandler(BaseHandler):
+    idempotent_methods = ("POST",)
+
     async def post(self) -> None:
         form = self.form()
         payment_method = form.choice("payment_method", PAYMENT_METHODS)
@@ -48,35 +50,43 @@ class PurchaseHandler(BaseHandler):
                 f"Expected amount {expected:.2f} for {credits_to_purchase} credits.",
             )
         form.validate()
-        with self.quota(self.services.limiters.purchase, self.user_id):
-            result = await credits.purchase(
-                self.services,
-                self.user_id,
-                payment_method=form.valid(payment_method),
-                amount=form.valid(amount),
-                credits=form.valid(credits_to_purchase),
-            )
-        self.write_json(result)
+
+        async def purchase(idempotency):
+            # Inside the quota: a replayed purchase, which buys nothing, gives its unit back.
+            with self.quota(self.services.limiters.purchase, self.user_id):
+                return await credits.purchase(
+                    self.services,
+                    self.user_id,
+                    payment_method=form.valid(payment_method),
+                    amount=form.valid(amount),
+                    credits=form.valid(credits_to_purchase),
+                    idempotency=idempotency,
+                )
+
+        await self.answer(purchase)
 
 
 class TransferHandler(BaseHandler):
+    idempotent_methods = ("POST",)
+
     async def post(self) -> None:
         form = self.form()
         meeting_id = form.object_id("meeting_id")
         amount = form.integer("amount", min_value=1, max_value=MAX_CREDITS_PER_TRANSFER)
         form.validate()
-        new_balance = await credits.pay_for_meeting(
-            self.services,
-            self.user_id,
-            meeting_id=form.valid(meeting_id),
-            amount=form.valid(amount),
-        )
-        self.write_json(
-            {
+        await self.answer(
+            lambda idempotency: credits.pay_for_meeting(
+                self.services,
+                self.user_id,
+                meeting_id=form.valid(meeting_id),
+                amount=form.valid(amount),
+                idempotency=idempotency,
+            ),
+            payload=lambda new_balance: {
                 "success": True,
                 "message": f"{amount} credit(s) transferred successfully",
                 "new_balance": new_balance,
-            }
+            },
         )
 
 

@@ -23,6 +23,8 @@ _LISTS = {
 
 
 class MeetingListHandler(BaseHandler):
+    idempotent_methods = ("POST",)
+
     async def get(self) -> None:
         form = self.query_form()
         status = form.choice("status", STATUSES, required=False)
@@ -56,17 +58,20 @@ class MeetingListHandler(BaseHandler):
         if start is not None and end is not None:
             form.check(end > start, "scheduled_end", "scheduled_end must be after scheduled_start.")
         form.validate()
-        meeting = await meetings.book(
-            self.services,
-            requester_id=self.user_id,
-            expert_id=form.valid(expert_id),
-            category_id=form.valid(category_id),
-            title=form.valid(title),
-            description=form.valid(description),
-            scheduled_start=form.valid(start),
-            scheduled_end=form.valid(end),
+        await self.answer(
+            lambda idempotency: meetings.book(
+                self.services,
+                requester_id=self.user_id,
+                expert_id=form.valid(expert_id),
+                category_id=form.valid(category_id),
+                title=form.valid(title),
+                description=form.valid(description),
+                scheduled_start=form.valid(start),
+                scheduled_end=form.valid(end),
+                idempotency=idempotency,
+            ),
+            status=201,
         )
-        self.write_json(meeting, status=201)
 
 
 class MeetingDetailHandler(BaseHandler):
@@ -80,21 +85,27 @@ class MeetingDetailHandler(BaseHandler):
 
 
 class MeetingStatusHandler(BaseHandler):
+    idempotent_methods = ("PATCH",)
+
     async def patch(self, raw_id: str) -> None:
         meeting_id = self.path_id(raw_id, meetings.MEETING_NOT_FOUND)
         form = self.form()
         status = form.choice("status", STATUSES)
         form.validate()
-        updated = await meetings.change_status(
-            self.services,
-            meeting_id=meeting_id,
-            user_id=self.user_id,
-            new_status=form.valid(status),
+        await self.answer(
+            lambda idempotency: meetings.change_status(
+                self.services,
+                meeting_id=meeting_id,
+                user_id=self.user_id,
+                new_status=form.valid(status),
+                idempotency=idempotency,
+            )
         )
-        self.write_json(updated)
 
 
 class ReviewListHandler(BaseHandler):
+    idempotent_methods = ("POST",)
+
     async def post(self) -> None:
         form = self.form()
         meeting_id = form.object_id("meeting_id")
@@ -104,15 +115,18 @@ class ReviewListHandler(BaseHandler):
             "review_text", required=False, max_length=TEXT_MAX, allow_blank=True, default=""
         )
         form.validate()
-        review = await meetings.review(
-            self.services,
-            meeting_id=form.valid(meeting_id),
-            reviewer_id=self.user_id,
-            reviewee_id=form.valid(reviewee_id),
-            rating=form.valid(rating),
-            review_text=form.valid(review_text),
+        await self.answer(
+            lambda idempotency: meetings.review(
+                self.services,
+                meeting_id=form.valid(meeting_id),
+                reviewer_id=self.user_id,
+                reviewee_id=form.valid(reviewee_id),
+                rating=form.valid(rating),
+                review_text=form.valid(review_text),
+                idempotency=idempotency,
+            ),
+            status=201,
         )
-        self.write_json(review, status=201)
 
 
 ROUTES = [

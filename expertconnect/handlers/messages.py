@@ -13,6 +13,8 @@ NOTIFICATION_NOT_FOUND = "Notification not found"
 
 
 class MessagesHandler(BaseHandler):
+    idempotent_methods = ("POST",)
+
     async def get(self) -> None:
         form = self.query_form()
         with_user = form.object_id("with_user", required=False)
@@ -31,11 +33,22 @@ class MessagesHandler(BaseHandler):
         content = form.string(
             "content", max_length=self.services.config.realtime.max_message_length
         )
-        form.validate()
-        message = await messages_actions.send_message(
-            self.services, self.user_id, form.valid(receiver_id), form.valid(content)
+        client_msg_id = form.string(
+            "client_msg_id", required=False, max_length=messages_actions.CLIENT_MSG_ID_MAX
         )
-        self.write_json(message, status=201)
+        form.validate()
+        await self.answer(
+            lambda idempotency: messages_actions.send_message(
+                self.services,
+                self.user_id,
+                form.valid(receiver_id),
+                form.valid(content),
+                client_msg_id=client_msg_id,
+                idempotency=idempotency,
+            ),
+            status=201,
+            payload=lambda sent: sent.message,
+        )
 
 
 class MessagesMarkReadHandler(BaseHandler):

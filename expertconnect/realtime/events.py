@@ -36,10 +36,14 @@ class Event:
         )
 
 
-def message_received(user_id: int, message: dict) -> Event:
-    """`message` with the spec's fields; `user_id` is the receiver or the sender (own echo)."""
+def message_received(user_id: int, message: dict, client_msg_id: str | None = None) -> Event:
+    """`message` with the spec's fields; `user_id` is the receiver or the sender (own echo).
+    The sender's echo carries the client_msg_id the message was sent with, if any."""
     peer = message["receiver_id"] if user_id == message["sender_id"] else message["sender_id"]
-    return Event(user_id, MESSAGE_RECEIVE, {"type": MESSAGE_RECEIVE, "message": message}, peer)
+    payload = {"type": MESSAGE_RECEIVE, "message": message}
+    if client_msg_id is not None:
+        payload["client_msg_id"] = client_msg_id
+    return Event(user_id, MESSAGE_RECEIVE, payload, peer)
 
 
 def notification_received(notification: dict) -> Event:

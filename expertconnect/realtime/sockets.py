@@ -309,11 +309,26 @@ class ChatSocket(EventSocket):
         content = form.string(
             "content", max_length=self.services.config.realtime.max_message_length
         )
+        client_msg_id = form.string(
+            "client_msg_id", required=False, max_length=messages_actions.CLIENT_MSG_ID_MAX
+        )
         try:
             form.validate()
-            await messages_actions.send_message(
-                self.services, self.user_id, self.peer_id, form.valid(content)
+            sent = await messages_actions.send_message(
+                self.services,
+                self.user_id,
+                self.peer_id,
+                form.valid(content),
+                client_msg_id=client_msg_id,
             )
+            if sent.repeated:
+                # A retry: nothing was stored; this socket gets the original's frame again.
+                self._send(
+                    sent.echo
+                    or events.error_frame(
+                        f"client_msg_id already used for message {sent.message['id']}"
+                    )
+                )
         except (ApiError, ActionError, DatabaseUnavailable) as exc:
             answer = as_api_error(exc)
             if isinstance(answer, ValidationError):

@@ -30,15 +30,18 @@ async def insert_message(
     receiver_id: int,
     content: str,
     notification_title: str,
+    client_msg_id: str | None = None,
 ) -> tuple[Row, Row]:
     """The message and the receiver's new_message notification titled `notification_title`,
     in one statement (the hottest write: one round trip fewer); the notification's content
     names the sender, whose display name only SQL knows here. Returns (message,
     notification). Raises ForeignKeyViolationError for an unknown receiver,
-    CheckViolationError for a message to oneself."""
+    CheckViolationError for a message to oneself, UniqueViolationError for a client_msg_id the
+    sender has used before."""
     row = await conn.fetchrow(
         f"""WITH m AS (
-                INSERT INTO messages (sender_id, receiver_id, content) VALUES ($1, $2, $3)
+                INSERT INTO messages (sender_id, receiver_id, content, client_msg_id)
+                VALUES ($1, $2, $3, $5)
                 RETURNING *),
             named AS (
                 SELECT {_MESSAGE_FIELDS}
@@ -55,11 +58,44 @@ async def insert_message(
         receiver_id,
         content,
         notification_title,
+        client_msg_id,
     )
     both = exactly_one(row)
     message = {key: both[key] for key in _MESSAGE_KEYS}
     notification = {key: both[f"n_{key}"] for key in _NOTIFICATION_KEYS}
     return message, notification
+
+
+async def get_message_by_client_msg_id(
+    conn: Executor, sender_id: int, client_msg_id: str
+) -> Row | None:
+    """The sender's message with this client_msg_id and the message.receive event it produced
+    for the sender: {"message": the spec's fields, "echo_seq", "echo_payload" (JSON text)}, the
+    last two None once the event is purged by retention. The event is found by the message's
+    created_at, which it shares: both rows take it from now(), the start of the one
+    transaction that wrote them (user_events_created_at_idx finds the few events of that
+    instant)."""
+    row = await conn.fetchrow(
+        f"""SELECT {_MESSAGE_FIELDS}, e.seq AS echo_seq, e.payload::text AS echo_payload
+            FROM messages m
+            JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
+            LEFT JOIN LATERAL (
+                SELECT seq, payload FROM user_events
+                WHERE created_at = m.created_at AND user_id = m.sender_id
+                  AND event_type = 'message.receive' AND peer_id = m.receiver_id
+                  AND (payload->'message'->>'id')::bigint = m.id
+                LIMIT 1) e ON true
+            WHERE m.sender_id = $1 AND m.client_msg_id = $2""",
+        sender_id,
+        client_msg_id,
+    )
+    if row is None:
+        return None
+    return {
+        "message": {key: row[key] for key in _MESSAGE_KEYS},
+        "echo_seq": row["echo_seq"],
+        "echo_payload": row["echo_payload"],
+    }
 
 
 async def list_messages(

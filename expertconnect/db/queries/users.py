@@ -44,6 +44,11 @@ async def exists_user(conn: Executor, user_id: int) -> bool:
     return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
 
 
+async def count_users(conn) -> int:
+    """Every account (demo-data fills only a database that has none)."""
+    return await conn.fetchval("SELECT count(*) FROM users")
+
+
 async def insert_user(
     conn: Executor,
     *,
