@@ -18,9 +18,14 @@ from expertconnect.realtime.hub import Hub
 
 class Relay(Protocol):
     """What actions need of realtime/relay.py's PostgresRelay (which they do not import): the
-    id other processes know this one's notifications by."""
+    id other processes know this one's notifications by; and what serve.py, which finds it
+    here, needs to start and stop it."""
 
     origin: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -40,7 +40,7 @@ async def purge_expired(services: Services) -> None:
         log.info("purged %d events older than %s", purged, cutoff.isoformat())
 
 
-async def prune_idempotency_keys(services) -> int:
+async def prune_idempotency_keys(services: Services) -> int:
     """Forget the stored answers of Idempotency-Key requests older than
     idempotency.retention_hours; returns how many."""
     hours = services.config.idempotency.retention_hours

@@ -8,7 +8,7 @@ import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from types import TracebackType
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlencode
 
 import asyncpg
@@ -48,6 +48,10 @@ REST_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXPECTED_MIGRATIONS = frozenset(m.name for m in migrate.discover())
 # A path echoed in a 404's hint only if it holds nothing but these (never arbitrary input).
 _ECHOABLE_PATH = re.compile(r"[A-Za-z0-9/._~-]{1,200}")
+
+
+# What an action returns, which BaseHandler.answer renders.
+_Result = TypeVar("_Result")
 
 
 class Page(TypedDict):
@@ -308,9 +312,9 @@ class BaseHandler(RequestContextHandler):
 
     async def answer(
         self,
-        action: Callable[[idempotency.Idempotency | None], Awaitable[Any]],
+        action: Callable[[idempotency.Idempotency | None], Awaitable[_Result]],
         status: int = 200,
-        payload: Callable[[Any], Any] = lambda result: result,
+        payload: Callable[[_Result], Any] = lambda result: result,
     ) -> None:
         """Run `action(key)`, an action called with this request's Idempotency-Key (or None),
         and answer `status` with payload(its result). With a key, the action's transaction

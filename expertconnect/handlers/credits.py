@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from expertconnect.actions import credits
+from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db.queries import credits as credits_q
 from expertconnect.errors import NotFound
 from expertconnect.handlers.base import BaseHandler
@@ -51,7 +52,7 @@ class PurchaseHandler(BaseHandler):
             )
         form.validate()
 
-        async def purchase(idempotency):
+        async def purchase(idempotency: Idempotency | None) -> dict:
             # Inside the quota: a replayed purchase, which buys nothing, gives its unit back.
             with self.quota(self.services.limiters.purchase, self.user_id):
                 return await credits.purchase(

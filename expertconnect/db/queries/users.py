@@ -44,7 +44,7 @@ async def exists_user(conn: Executor, user_id: int) -> bool:
     return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
 
 
-async def count_users(conn) -> int:
+async def count_users(conn: Executor) -> int:
     """Every account (demo-data fills only a database that has none)."""
     return await conn.fetchval("SELECT count(*) FROM users")
 
