@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import tornado.web
 
@@ -41,7 +42,9 @@ HANDLER_MODULES = [
 ]
 
 
-def _request_logger(metrics: Metrics | None):
+def _request_logger(
+    metrics: Metrics | None,
+) -> Callable[[observability.RequestContextHandler], None]:
     def log_request(handler: observability.RequestContextHandler) -> None:
         """The access log without the query string (it can carry ?token=), and the request's
         metrics unless they are off. A 4xx is an answer, not a failure of ours: INFO like a

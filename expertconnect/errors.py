@@ -4,6 +4,8 @@ other layers' own errors (an action's refusal, the database being unavailable) i
 
 from __future__ import annotations
 
+from typing import overload
+
 from expertconnect.actions.errors import (
     ActionError,
     BadCredentials,
@@ -74,7 +76,7 @@ class NotFound(ApiError):
 class MethodNotAllowed(ApiError):
     status = 405
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("Method not allowed")
 
 
@@ -85,7 +87,7 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
 
-    def __init__(self):
+    def __init__(self) -> None:
         # The unread body is still on the wire: the connection cannot be reused.
         super().__init__("Request body too large", headers={"Connection": "close"})
 
@@ -112,6 +114,11 @@ class ServiceUnavailable(ApiError):
         super().__init__(message, headers={"Retry-After": "5"})
 
 
+# Every error of the layers has an answer; only anything else may be a 500.
+@overload
+def as_api_error(exc: ApiError | ActionError | DatabaseUnavailable) -> ApiError: ...
+@overload
+def as_api_error(exc: BaseException | None) -> ApiError | None: ...
 def as_api_error(exc: BaseException | None) -> ApiError | None:
     """The answer a client gets for `exc`, or None if it is a failure of the server (a 500).
     The one place where the layers' own errors get an HTTP status."""

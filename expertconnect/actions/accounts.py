@@ -7,7 +7,7 @@ import datetime as dt
 
 import asyncpg
 
-from expertconnect.actions.errors import BadCredentials, InvalidField
+from expertconnect.actions.errors import BadCredentials, DoesNotExist, InvalidField
 from expertconnect.auth import TokenClaims
 from expertconnect.db import channels
 from expertconnect.db.queries import credits as credits_q
@@ -80,7 +80,9 @@ async def register_hashed(
                     description=INITIAL_CREDIT_DESCRIPTION,
                 )
     except asyncpg.UniqueViolationError as exc:
-        field, message = _UNIQUE_FIELDS.get(exc.constraint_name, ("username", "Already exists."))
+        field, message = _UNIQUE_FIELDS.get(
+            exc.constraint_name or "", ("username", "Already exists.")
+        )
         raise InvalidField(field, message) from None
     return _auth_payload(user, services.tokens.issue(user["id"]))
 
@@ -89,7 +91,7 @@ async def login(services: Services, *, username: str, password: str) -> dict:
     account = await users_q.get_login(services.db, username)
     # Checked even for an unknown username (against a decoy hash): same answer, same cost.
     ok = await services.passwords.check(password, account["password_hash"] if account else None)
-    if not ok:
+    if not ok or account is None:  # no account: never ok (checked against the decoy)
         raise BadCredentials("Invalid username or password")
     return _auth_payload(account, services.tokens.issue(account["id"]))
 
@@ -129,5 +131,7 @@ async def update_profile(
         timezone=timezone,
         credits_per_hour=credits_per_hour,
     )
+    if user is None:  # deleted since the request was authenticated
+        raise DoesNotExist("User not found")
     services.auth_cache.user_changed(user)
     return user

@@ -11,6 +11,7 @@ from decimal import Decimal
 from expertconnect.actions import outbox
 from expertconnect.actions.errors import DoesNotExist, Refused
 from expertconnect.actions.idempotency import Idempotency
+from expertconnect.db import Executor
 from expertconnect.db.queries import credits as credits_q
 from expertconnect.services import Services
 
@@ -185,7 +186,12 @@ async def settle(box: outbox.Outbox, meetings: list[dict], outcome: str) -> None
 
 
 async def _credit(
-    conn, user_id: int, amount: int, transaction_type: str, description: str, meeting_id: int
+    conn: Executor,
+    user_id: int,
+    amount: int,
+    transaction_type: str,
+    description: str,
+    meeting_id: int,
 ) -> None:
     """Add `amount` to a balance with the ledger row that explains it."""
     if await credits_q.update_credit(conn, user_id, amount) is None:

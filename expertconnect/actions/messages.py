@@ -15,6 +15,7 @@ from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db.queries import messages as messages_q
 from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.realtime import events
+from expertconnect.services import Services
 
 # Constraint -> the field error it means to the client.
 _CONSTRAINT_ERRORS = {
@@ -41,7 +42,7 @@ class Sent:
 
 
 async def send_message(
-    services,
+    services: Services,
     sender_id: int,
     receiver_id: int,
     content: str,
@@ -81,7 +82,7 @@ async def send_message(
 
 
 async def _sent_before(
-    services, sender_id: int, receiver_id: int, content: str, client_msg_id: str
+    services: Services, sender_id: int, receiver_id: int, content: str, client_msg_id: str
 ) -> Sent:
     """A send refused by the client_msg_id index: the original, if it is the same message (a
     retry); else the id was reused for another one. Read after the refusing transaction
@@ -98,7 +99,7 @@ async def _sent_before(
     return Sent(message, repeated=True, echo=echo)
 
 
-async def mark_read(services, reader_id: int, sender_id: int) -> int:
+async def mark_read(services: Services, reader_id: int, sender_id: int) -> int:
     """Mark the messages `sender_id` sent `reader_id` as read and tell the sender how far they
     have been read. The reader's new_message notifications about them are read with them, and
     each goes out again as notification.receive (now is_read), so the reader's badge and chat

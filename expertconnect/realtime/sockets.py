@@ -9,6 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
+from collections.abc import Awaitable
+from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 import tornado.iostream
@@ -18,7 +22,7 @@ import tornado.websocket
 from expertconnect import wire
 from expertconnect.actions import messages as messages_actions
 from expertconnect.actions.errors import ActionError
-from expertconnect.auth import InvalidToken
+from expertconnect.auth import InvalidToken, TokenClaims
 from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
@@ -48,13 +52,13 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
     def initialize(self, services: Services) -> None:
         self.services = services
         self.user_id: int | None = None
-        self.claims = None
+        self.claims: TokenClaims | None = None
         self.peer_id: int | None = None
         # Made in open(), once last_event_id is known.
         self.sequencer: Sequencer | None = None
-        self._expiry_timer = None
+        self._expiry_timer: asyncio.TimerHandle | None = None
         # A catch-up started by a live event; kept so the task is not garbage-collected.
-        self._catch_up_task: asyncio.Task | None = None
+        self._catch_up_task: asyncio.Task[None] | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ handshake
@@ -75,7 +79,7 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         self.set_status(status)
         self.finish({"error": message})
 
-    def finish(self, chunk=None):
+    def finish(self, chunk: str | bytes | dict | None = None) -> asyncio.Future[None]:
         """Tornado refuses some handshakes itself (no Upgrade header, a foreign Origin, an
         unknown protocol version) with a plain-text body: send those as the API's JSON error."""
         if self.get_status() >= 400 and not isinstance(chunk, dict):
@@ -85,14 +89,19 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             chunk = wire.dumps(chunk)
         return super().finish(chunk)
 
-    def write_error(self, status_code: int, **kwargs) -> None:
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = "Internal server error" if status_code >= 500 else self._reason
         if isinstance(exc, tornado.web.HTTPError) and status_code < 500 and exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message
         self.finish({"error": message})
 
-    def log_exception(self, typ, value, tb) -> None:
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         log_failure(self, typ, value, tb)
 
     def _query_text(self, name: str) -> str | None:
@@ -106,7 +115,7 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         except UnicodeDecodeError:
             return None
 
-    async def get(self, *args, **kwargs) -> None:
+    async def get(self, *args: Any, **kwargs: Any) -> None:
         token = (self._query_text("token") or "").strip()
         if not token:
             return self._refuse(401, NO_CREDENTIALS)  # REST's answer to a missing token
@@ -129,18 +138,20 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             return self._refuse(400, "last_event_id must be a non-negative integer")
         await super().get(*args, **kwargs)
 
-    async def prepare_socket(self, *args) -> None:
+    async def prepare_socket(self, *args: str) -> None:
         """Subclass lookups before the upgrade (they may raise ApiError or
         DatabaseUnavailable)."""
 
-    def get_compression_options(self):
+    def get_compression_options(self) -> dict[str, Any] | None:
         return None
 
     # ------------------------------------------------------------------ lifecycle
-    async def open(self, *args) -> None:
-        self.ws_connection.stream.max_write_buffer_size = (
-            self.services.config.realtime.max_buffered_bytes
-        )
+    async def open(self, *args: str) -> None:
+        # Authenticated in get() and upgraded: the hub knows sockets by user and token.
+        assert self.user_id is not None and self.claims is not None
+        connection = self.ws_connection
+        assert connection is not None and connection.stream is not None
+        connection.stream.max_write_buffer_size = self.services.config.realtime.max_buffered_bytes
         self.sequencer = Sequencer(
             self._resume_from,
             lambda event: self.wants(event.event_type, event.peer_id),
@@ -163,7 +174,7 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             self.services.hub.remove(self.user_id, self)
 
     @property
-    def token_jti(self):
+    def token_jti(self) -> uuid.UUID | None:
         return self.claims.jti if self.claims else None
 
     # ------------------------------------------------------------------ delivery
@@ -199,8 +210,11 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         except tornado.iostream.StreamBufferFullError:
             log.info("closing slow socket of user %s: send buffer full", self.user_id)
             # Lift the cap for the few bytes of the close frame; Tornado aborts the connection
-            # if the client does not answer the close in time.
-            self.ws_connection.stream.max_write_buffer_size = None
+            # if the client does not answer the close in time. (write_message raised: the
+            # socket is upgraded.)
+            connection = self.ws_connection
+            assert connection is not None and connection.stream is not None
+            connection.stream.max_write_buffer_size = None
             self.close(CLOSE_TOO_SLOW, "Too slow: send buffer full")
         except tornado.websocket.WebSocketClosedError:
             pass
@@ -210,7 +224,7 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
     async def _catch_up(self) -> None:
         """Do the reads of the event log the sequencer asks for, sending the frames it answers,
         until it is live again."""
-        assert self.sequencer is not None
+        assert self.sequencer is not None and self.user_id is not None
         types = list(self.event_types)
         try:
             while (read := self.sequencer.next_read()) is not None:
@@ -229,8 +243,9 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             self.close(1011, "Database unavailable")
 
     # ------------------------------------------------------------------ inbound
-    def on_message(self, message) -> None:
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         self._send(events.error_frame("This socket does not accept messages"))
+        return None  # handled at once (ChatSocket's is a coroutine)
 
 
 class UserStreamSocket(EventSocket):
@@ -250,12 +265,13 @@ class ChatSocket(EventSocket):
 
     event_types = (events.MESSAGE_RECEIVE, events.MESSAGE_READ)
 
-    async def prepare_socket(self, receiver_id: str) -> None:
+    async def prepare_socket(self, *args: str) -> None:
+        (receiver_id,) = args  # the route's one group
         peer_id = parse_id(receiver_id)
         if peer_id is not None and await users_q.exists_user(self.services.db, peer_id):
             self.peer_id = peer_id
 
-    async def open(self, *args) -> None:
+    async def open(self, *args: str) -> None:
         if self.peer_id is None:
             self.close(CLOSE_NOT_FOUND, "Receiver not found")
             return
@@ -264,7 +280,11 @@ class ChatSocket(EventSocket):
     def wants(self, event_type: str, peer_id: int | None) -> bool:
         return event_type in self.event_types and peer_id == self.peer_id
 
-    async def on_message(self, message) -> None:
+    async def on_message(self, message: str | bytes) -> None:
+        if self.user_id is None or self.peer_id is None:
+            # open() closed it (unknown receiver); Tornado still hands over the frames the
+            # client sent before it saw the close. There is no one to send them to.
+            return
         try:
             frame = wire.loads(
                 message.encode("utf-8", "surrogatepass") if isinstance(message, str) else message
@@ -295,7 +315,11 @@ class ChatSocket(EventSocket):
         try:
             form.validate()
             sent = await messages_actions.send_message(
-                self.services, self.user_id, self.peer_id, content, client_msg_id=client_msg_id
+                self.services,
+                self.user_id,
+                self.peer_id,
+                form.valid(content),
+                client_msg_id=client_msg_id,
             )
             if sent.repeated:
                 # A retry: nothing was stored; this socket gets the original's frame again.
