@@ -4,7 +4,13 @@ other layers' own errors (an action's refusal, the database being unavailable) i
 
 from __future__ import annotations
 
-from expertconnect.actions.errors import ActionError, BadCredentials, DoesNotExist, InvalidField
+from expertconnect.actions.errors import (
+    ActionError,
+    BadCredentials,
+    CallerGone,
+    DoesNotExist,
+    InvalidField,
+)
 from expertconnect.db import DatabaseUnavailable
 
 
@@ -108,7 +114,7 @@ def as_api_error(exc: BaseException | None) -> ApiError | None:
         return ValidationError.single(exc.field, exc.message)
     if isinstance(exc, DoesNotExist):
         return NotFound(exc.message)
-    if isinstance(exc, BadCredentials):
+    if isinstance(exc, BadCredentials | CallerGone):
         return Unauthorized(exc.message)
     if isinstance(exc, ActionError):  # Refused
         return BadRequest(exc.message)

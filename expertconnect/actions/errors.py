@@ -31,3 +31,11 @@ class DoesNotExist(ActionError):
 
 class BadCredentials(ActionError):
     """Unknown username or wrong password (a 401)."""
+
+
+class CallerGone(ActionError):
+    """The user acting was deleted after their request (or socket) was authenticated: a
+    foreign key from the row they write to their users row refused it (a 401)."""
+
+    def __init__(self, message: str = "User no longer exists"):
+        super().__init__(message)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncpg
 
 from expertconnect.actions import outbox
-from expertconnect.actions.errors import InvalidField
+from expertconnect.actions.errors import CallerGone, InvalidField
 from expertconnect.db.queries import messages as messages_q
 from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.realtime import events
@@ -23,7 +23,8 @@ _CONSTRAINT_ERRORS = {
 async def send_message(services, sender_id: int, receiver_id: int, content: str) -> dict:
     """Store the message and notify the receiver; returns the message with the spec's fields.
     `content` must already be validated (stripped, 1..realtime.max_message_length). Raises
-    InvalidField for an unknown receiver or a message to oneself."""
+    InvalidField for an unknown receiver or a message to oneself, CallerGone for a sender
+    deleted meanwhile."""
     try:
         async with outbox.transaction(services) as box:
             message, notification = await messages_q.insert_message(
@@ -38,6 +39,8 @@ async def send_message(services, sender_id: int, receiver_id: int, content: str)
             box.add(events.message_received(sender_id, message))
             box.add(events.notification_received(notification))
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
+        if exc.constraint_name == "messages_sender_id_fkey":
+            raise CallerGone() from None
         if exc.constraint_name not in _CONSTRAINT_ERRORS:
             raise
         field, text = _CONSTRAINT_ERRORS[exc.constraint_name]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from expertconnect.actions.errors import CallerGone
 from expertconnect.db.queries import availability as availability_q
 from expertconnect.db.queries import skills as skills_q
 from expertconnect.db.queries import users as users_q
@@ -55,6 +56,8 @@ class UserSkillsHandler(_OwnedListHandler):
                 proficiency_level=level,
             )
         except asyncpg.ForeignKeyViolationError as exc:
+            if exc.constraint_name == "user_skills_user_id_fkey":
+                raise CallerGone() from None
             if exc.constraint_name != "user_skills_category_id_fkey":
                 raise
             raise ValidationError.single(
@@ -95,6 +98,10 @@ class UserAvailabilityHandler(_OwnedListHandler):
         window_args = {"day_of_week": day, "start_time": start, "end_time": end}
         try:
             window = await availability_q.insert_window(self.db, self.user_id, **window_args)
+        except asyncpg.ForeignKeyViolationError as exc:
+            if exc.constraint_name != "user_availability_user_id_fkey":
+                raise
+            raise CallerGone() from None
         except asyncpg.ExclusionViolationError as exc:
             if exc.constraint_name != "user_availability_no_overlap_excl":
                 raise

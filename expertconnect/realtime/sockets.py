@@ -333,7 +333,10 @@ class ChatSocket(EventSocket):
             await messages_actions.send_message(self.services, self.user_id, self.peer_id, content)
         except (ApiError, ActionError, DatabaseUnavailable) as exc:
             answer = as_api_error(exc)
-            if isinstance(answer, ValidationError):
+            if answer.status == 401:
+                # The user was deleted while the socket was open: it authenticates no more.
+                self.close(CLOSE_UNAUTHORIZED, answer.message)
+            elif isinstance(answer, ValidationError):
                 problems = "; ".join(
                     f"{field}: {msg}" for field, msgs in answer.errors.items() for msg in msgs
                 )
