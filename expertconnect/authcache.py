@@ -84,6 +84,15 @@ class AuthCache:
             self._remember(user)
         return user
 
+    async def still_valid(self, user_id: int, jti: uuid.UUID) -> bool:
+        """Is a token accepted a moment ago still unrevoked (and its user still there)? For
+        a re-check after the socket it opened joined the hub: while the cache hears every
+        change this answers from memory, without awaiting (so nothing runs between the
+        registration and the check); otherwise it asks the database."""
+        if self._live:
+            return jti not in self._revoked
+        return await users_q.get_user_with_live_token(self.db, user_id, jti) is not None
+
     def _remember(self, user: Row) -> None:
         self._users[user["id"]] = user
         if len(self._users) > self.max_users:

@@ -9,6 +9,7 @@ from typing import overload
 from expertconnect.actions.errors import (
     ActionError,
     BadCredentials,
+    CallerGone,
     DoesNotExist,
     InvalidField,
     KeyInUse,
@@ -130,7 +131,7 @@ def as_api_error(exc: BaseException | None) -> ApiError | None:
         return ValidationError.single(exc.field, exc.message)
     if isinstance(exc, DoesNotExist):
         return NotFound(exc.message)
-    if isinstance(exc, BadCredentials):
+    if isinstance(exc, BadCredentials | CallerGone):
         return Unauthorized(exc.message)
     if isinstance(exc, KeyInUse):
         return Conflict(exc.message, headers={"Retry-After": exc.retry_after})

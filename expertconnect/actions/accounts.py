@@ -7,7 +7,7 @@ import datetime as dt
 
 import asyncpg
 
-from expertconnect.actions.errors import BadCredentials, DoesNotExist, InvalidField
+from expertconnect.actions.errors import BadCredentials, CallerGone, InvalidField
 from expertconnect.auth import TokenClaims
 from expertconnect.db import channels
 from expertconnect.db.queries import credits as credits_q
@@ -98,13 +98,23 @@ async def login(services: Services, *, username: str, password: str) -> dict:
 
 async def logout(services: Services, claims: TokenClaims) -> None:
     expires_at = dt.datetime.fromtimestamp(claims.expires_at, dt.UTC)
-    await users_q.insert_revoked_token(services.db, claims.jti, claims.user_id, expires_at)
+    gone = False
+    try:
+        await users_q.insert_revoked_token(services.db, claims.jti, claims.user_id, expires_at)
+    except asyncpg.ForeignKeyViolationError as exc:
+        if exc.constraint_name != "revoked_tokens_user_id_fkey":
+            raise
+        # Deleted meanwhile: no revocation to record (the token names no user any more), but
+        # the sockets it opened are closed all the same.
+        gone = True
     services.auth_cache.token_revoked(claims.jti, claims.expires_at)
     services.hub.close_token(claims.user_id, claims.jti)
     if services.relay is not None:
         await events_q.notify_control(
             services.db, channels.encode_logout(claims.user_id, claims.jti)
         )
+    if gone:
+        raise CallerGone()
 
 
 async def update_profile(
@@ -120,7 +130,8 @@ async def update_profile(
 ) -> dict:
     """Set the fields given (None: unchanged) and serve the new row from this process's auth
     cache at once (other processes hear of it from the 0005 trigger). Raises
-    asyncpg.InvalidParameterValueError for a time zone PostgreSQL does not know."""
+    asyncpg.InvalidParameterValueError for a time zone PostgreSQL does not know, CallerGone if
+    the user was deleted meanwhile."""
     user = await users_q.update_profile(
         services.db,
         user_id,
@@ -132,6 +143,6 @@ async def update_profile(
         credits_per_hour=credits_per_hour,
     )
     if user is None:  # deleted since the request was authenticated
-        raise DoesNotExist("User not found")
+        raise CallerGone()
     services.auth_cache.user_changed(user)
     return user

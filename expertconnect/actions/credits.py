@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import asyncpg
+
 from expertconnect.actions import outbox
-from expertconnect.actions.errors import DoesNotExist, Refused
+from expertconnect.actions.errors import CallerGone, DoesNotExist, Refused
 from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db import Executor
 from expertconnect.db.queries import credits as credits_q
@@ -37,9 +39,14 @@ async def purchase(
     """Record a (simulated, always completed) payment and add `credits` to the balance."""
     async with outbox.transaction(services, idempotency) as box:
         conn = box.conn
-        payment = await credits_q.insert_payment(
-            conn, user_id=user_id, payment_method=payment_method, amount=amount, credits=credits
-        )
+        try:
+            payment = await credits_q.insert_payment(
+                conn, user_id=user_id, payment_method=payment_method, amount=amount, credits=credits
+            )
+        except asyncpg.ForeignKeyViolationError as exc:
+            if exc.constraint_name != "payments_user_id_fkey":
+                raise
+            raise CallerGone() from None
         new_balance = await credits_q.update_credit(conn, user_id, credits)
         if new_balance is None:
             raise Refused("Credit balance limit reached")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from expertconnect.actions import outbox
-from expertconnect.actions.errors import InvalidField
+from expertconnect.actions.errors import CallerGone, InvalidField
 from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db.queries import messages as messages_q
 from expertconnect.db.queries import notifications as notifications_q
@@ -53,7 +53,7 @@ async def send_message(
     """Store the message and notify the receiver. `content` must already be validated
     (stripped, 1..realtime.max_message_length), `client_msg_id` too (1..64 characters). Raises
     InvalidField for an unknown receiver, a message to oneself, or a client_msg_id the
-    sender already used for another message."""
+    sender already used for another message; CallerGone for a sender deleted meanwhile."""
     try:
         async with outbox.transaction(services, idempotency) as box:
             message, notification = await messages_q.insert_message(
@@ -74,6 +74,8 @@ async def send_message(
             raise
         return await _sent_before(services, sender_id, receiver_id, content, client_msg_id)
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
+        if exc.constraint_name == "messages_sender_id_fkey":
+            raise CallerGone() from None
         if exc.constraint_name not in _CONSTRAINT_ERRORS:
             raise
         field, text = _CONSTRAINT_ERRORS[exc.constraint_name]

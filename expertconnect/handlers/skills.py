@@ -7,6 +7,7 @@ from typing import TypedDict
 
 import asyncpg
 
+from expertconnect.actions.errors import CallerGone
 from expertconnect.db.queries import availability as availability_q
 from expertconnect.db.queries import skills as skills_q
 from expertconnect.db.queries import users as users_q
@@ -58,6 +59,8 @@ class UserSkillsHandler(_OwnedListHandler):
                 proficiency_level=form.valid(level),
             )
         except asyncpg.ForeignKeyViolationError as exc:
+            if exc.constraint_name == "user_skills_user_id_fkey":
+                raise CallerGone() from None
             if exc.constraint_name != "user_skills_category_id_fkey":
                 raise
             raise ValidationError.single(
@@ -108,6 +111,10 @@ class UserAvailabilityHandler(_OwnedListHandler):
         }
         try:
             window = await availability_q.insert_window(self.db, self.user_id, **window_args)
+        except asyncpg.ForeignKeyViolationError as exc:
+            if exc.constraint_name != "user_availability_user_id_fkey":
+                raise
+            raise CallerGone() from None
         except asyncpg.ExclusionViolationError as exc:
             if exc.constraint_name != "user_availability_no_overlap_excl":
                 raise

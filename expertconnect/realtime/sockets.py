@@ -26,7 +26,13 @@ from expertconnect.auth import InvalidToken, TokenClaims
 from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import NO_CREDENTIALS, ApiError, ValidationError, as_api_error
+from expertconnect.errors import (
+    NO_CREDENTIALS,
+    ApiError,
+    TooManyRequests,
+    ValidationError,
+    as_api_error,
+)
 from expertconnect.ids import parse_id
 from expertconnect.observability import RequestContextHandler, log_failure
 from expertconnect.realtime import events
@@ -123,6 +129,15 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             claims = self.services.tokens.decode(token)
         except InvalidToken:
             return self._refuse(401, "Invalid or expired token")
+        # A handshake is a request like any REST call: it draws from the user's bucket
+        # (checked where REST checks it, after the token and before the user lookup).
+        decision = self.services.limiters.default.hit(claims.user_id)
+        for name, value in decision.headers().items():
+            self.set_header(name, value)
+        if not decision.allowed:
+            self.services.metrics.rate_limited.labels("default").inc()
+            refusal = TooManyRequests(decision.headers())
+            return self._refuse(refusal.status, refusal.message)
         try:
             user = await self.services.auth_cache.user_for_token(claims.user_id, claims.jti)
             if user is None:
@@ -158,6 +173,26 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             count=self._count_frame,
         )
         self.services.hub.add(self.user_id, self)
+        # The token was found unrevoked in get(), but the handshake may have awaited since
+        # (the user's row, a chat's receiver), and a logout sweeps only the sockets already in
+        # the hub. So it is checked again now that this socket is in the hub; with logout in
+        # this process (revocation committed, then auth_cache.token_revoked() and
+        # hub.close_token() with no await between them) either:
+        # - token_revoked() ran before this check: the check sees it and closes the socket; or
+        # - it runs after: so does close_token(), which finds this socket in the hub.
+        # With logout in another process (realtime.backend: postgres), that process commits
+        # the revocation, whose trigger NOTIFYs it on the AUTH channel, and then NOTIFYs the
+        # logout on CONTROL; this process hears both in commit order. The check answers from
+        # the auth cache without awaiting while the cache hears every change: the AUTH
+        # notification arrived before it (closed here) or after it, and then so does CONTROL,
+        # whose close_token() finds this socket. Not hearing (LISTEN down, or cache off), the
+        # check reads the database: a revocation committed before that read is seen; one
+        # committed after is followed by a CONTROL notification (or, if LISTEN is down then,
+        # by the relay closing every socket with 1012 when it is back, and the reconnect is
+        # refused), which finds this socket in the hub.
+        if not await self.services.auth_cache.still_valid(self.user_id, self.claims.jti):
+            self.close(CLOSE_UNAUTHORIZED, "Logged out")
+            return
         remaining = self.claims.expires_at - time.time()
         self._expiry_timer = asyncio.get_running_loop().call_later(
             max(0.0, remaining), self.close, CLOSE_UNAUTHORIZED, "Token expired"
@@ -281,9 +316,10 @@ class ChatSocket(EventSocket):
         return event_type in self.event_types and peer_id == self.peer_id
 
     async def on_message(self, message: str | bytes) -> None:
-        if self.user_id is None or self.peer_id is None:
-            # open() closed it (unknown receiver); Tornado still hands over the frames the
-            # client sent before it saw the close. There is no one to send them to.
+        if self.user_id is None or self.peer_id is None or self.ws_connection is None:
+            # Closed by the server: open() found no receiver, or a logout or an expired token
+            # closed it. Tornado still hands over the frames the client sent before it
+            # answered the close; there is no one to send them for.
             return
         try:
             frame = wire.loads(
@@ -331,7 +367,10 @@ class ChatSocket(EventSocket):
                 )
         except (ApiError, ActionError, DatabaseUnavailable) as exc:
             answer = as_api_error(exc)
-            if isinstance(answer, ValidationError):
+            if answer.status == 401:
+                # The user was deleted while the socket was open: it authenticates no more.
+                self.close(CLOSE_UNAUTHORIZED, answer.message)
+            elif isinstance(answer, ValidationError):
                 problems = "; ".join(
                     f"{field}: {msg}" for field, msgs in answer.errors.items() for msg in msgs
                 )
