@@ -46,11 +46,13 @@ migrate: install postgres
 stop: install
 	$(PY) server.py db stop
 
-# The shape of the code: lint and format (ruff) and the layer rule (lint-imports, the contracts
-# in pyproject.toml). Part of `make test`, so CI fails on a violation.
+# The shape of the code: lint and format (ruff), the types (mypy) and the layer rule
+# (lint-imports, the contracts in pyproject.toml). Part of `make test`, so CI fails on a
+# violation.
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 test: install-dev postgres chromium lint

@@ -182,7 +182,12 @@ class Process:
             self.proc = subprocess.Popen(
                 argv,
                 cwd=ROOT,
-                env={**os.environ, **(env or {})},
+                # The bench's own EXPERTCONNECT_BENCH_* settings are no config keys (the server
+                # refuses unknown ones): a child gets only the settings given here.
+                env={
+                    **{k: v for k, v in os.environ.items() if not k.startswith("EXPERTCONNECT_")},
+                    **(env or {}),
+                },
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -469,8 +474,10 @@ async def drop_database(admin: str, name: str) -> None:
 SCALE_SQL = [
     (
         "users",
-        """INSERT INTO users (username, email, password_hash, first_name, last_name)
-                 SELECT 'scale_' || g, 'scale_' || g || '@example.com', $1, 'Scale', 'User ' || g
+        """INSERT INTO users (username, email, password_hash, first_name, last_name,
+                            username_normalized, email_normalized)
+                 SELECT 'scale_' || g, 'scale_' || g || '@example.com', $1, 'Scale', 'User ' || g,
+                        'scale_' || g, 'scale_' || g || '@example.com'
                  FROM generate_series(1, $2) g""",
     ),
     (
@@ -681,9 +688,11 @@ async def seed_pool(dsn: str, reader_id: int, peer_id: int, tag: str) -> dict:
             users = [
                 r["id"]
                 for r in await conn.fetch(
-                    """INSERT INTO users (username, email, password_hash, first_name, last_name)
+                    """INSERT INTO users (username, email, password_hash, first_name, last_name,
+                                        username_normalized, email_normalized)
                    SELECT 'pool_' || $2 || '_' || g, 'pool_' || $2 || '_' || g || '@example.com',
-                          'x', 'Pool', 'User ' || g
+                          'x', 'Pool', 'User ' || g,
+                          'pool_' || $2 || '_' || g, 'pool_' || $2 || '_' || g || '@example.com'
                    FROM generate_series(1, $1) g
                    ORDER BY g
                    RETURNING id""",
@@ -843,13 +852,16 @@ async def seed_experts(dsn: str, tag: str) -> dict:
             async with conn.transaction():
                 ids = await conn.fetch(
                     """INSERT INTO users (username, email, password_hash, first_name,
-                                          last_name, bio)
+                                          last_name, bio, username_normalized,
+                                          email_normalized)
                        SELECT 'expert_' || $2 || '_' || g,
                               'expert_' || $2 || '_' || g || '@example.com', 'x',
                               (ARRAY['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Ken',
                                      'Linus', 'Margaret', 'Donald', 'Frances'])[1 + g % 10],
                               'Expert ' || g,
-                              'Consultant for ' || (1 + g % 20) || ' years.'
+                              'Consultant for ' || (1 + g % 20) || ' years.',
+                              'expert_' || $2 || '_' || g,
+                              'expert_' || $2 || '_' || g || '@example.com'
                        FROM generate_series(1, $1) g
                        ORDER BY g
                        RETURNING id""",
@@ -887,8 +899,10 @@ def websocket_load(dsn: str, targets: list[tuple[str, int, int]]) -> dict:
     with the same users, tokens and load. Per round, the server's paced p99 ÷ the floor's."""
     rows = run_sql(
         dsn,
-        """INSERT INTO users (username, email, password_hash, first_name)
-                           SELECT 'ws_' || g, 'ws_' || g || '@example.com', 'x', 'Socket'
+        """INSERT INTO users (username, email, password_hash, first_name,
+                                              username_normalized, email_normalized)
+                           SELECT 'ws_' || g, 'ws_' || g || '@example.com', 'x', 'Socket',
+                                  'ws_' || g, 'ws_' || g || '@example.com'
                            FROM generate_series(1, $1) g RETURNING id""",
         WS_SOCKETS,
     )
@@ -1188,6 +1202,17 @@ def targets_section(r: dict) -> list[str]:
         me.get("peer_rps_ratio"),
         ">= 1.1x",
         (me.get("peer_rps_ratio") or 0) >= 1.1,
+        unit="x",
+    )
+    # What metrics cost: /me with metrics ÷ /me on the same server with metrics off, per round.
+    with_metrics = rest.get("me", {}).get("by_round") or []
+    without = rest.get("me_metrics_off", {}).get("by_round") or []
+    metrics_ratio = median([ratio(a, b) for a, b in zip(with_metrics, without, strict=False)])
+    add(
+        "GET /api/users/me/ with metrics ÷ metrics off (req/s, same round)",
+        metrics_ratio,
+        ">= 0.95x",
+        metrics_ratio is not None and metrics_ratio >= 0.95,
         unit="x",
     )
     floor_ratio("meetings", "GET /api/meetings/ (page of 50) ÷ floor GET", 0.6)
@@ -1550,7 +1575,8 @@ def sections() -> list[str]:
     return chosen
 
 
-def make_targets(port: int, floor_port: int, fastapi_port: int, people: dict, pool: dict, mode):
+def make_targets(ports: dict[str, int], people: dict, pool: dict, mode):
+    port, floor_port, fastapi_port = ports["server"], ports["floor"], ports["fastapi"]
     alice, bob, floor_peer = people["alice"], people["bob"], people["floor_peer"]
     token = alice["token"]
     post_body = {"receiver_id": floor_peer["id"], "content": "bench"}
@@ -1588,6 +1614,12 @@ def make_targets(port: int, floor_port: int, fastapi_port: int, people: dict, po
     targets = [
         get("fastapi_get", "FastAPI GET", "/floor/get", peer_port=fastapi_port),
         get("me", "GET /api/users/me/", "/api/users/me/", peer="fastapi_me"),
+        get(
+            "me_metrics_off",
+            "GET /api/users/me/ (metrics off)",
+            "/api/users/me/",
+            peer_port=ports["plain"],
+        ),
         get("fastapi_me", "FastAPI GET /api/users/me/", "/api/users/me/", peer_port=fastapi_port),
         get("meetings", "GET /api/meetings/", "/api/meetings/", peer="fastapi_meetings"),
         get(
@@ -1755,18 +1787,21 @@ def main() -> int:
     log(f"sections: {', '.join(chosen)}")
     try:
         port, floor_port, fastapi_port = free_port(), free_port(), free_port()
-        server = Process(
-            "server",
-            [sys.executable, str(ROOT / "server.py"), "--config", str(ROOT / "config.yaml")],
-            {
-                "EXPERTCONNECT_DATABASE_DSN": dsn,
-                "EXPERTCONNECT_SERVER_PORT": str(port),
-                "EXPERTCONNECT_AUTH_JWT_SECRET": JWT_SECRET,
-                "EXPERTCONNECT_AUTH_BCRYPT_ROUNDS": str(BCRYPT_ROUNDS),
-                "EXPERTCONNECT_RATE_LIMITS_DEFAULT_PER_MINUTE": "100000000",
-                "EXPERTCONNECT_RATE_LIMITS_AUTH_PER_MINUTE": "100000000",
-            },
-        )
+        server_env = {
+            "EXPERTCONNECT_DATABASE_DSN": dsn,
+            "EXPERTCONNECT_SERVER_PORT": str(port),
+            "EXPERTCONNECT_AUTH_JWT_SECRET": JWT_SECRET,
+            "EXPERTCONNECT_AUTH_BCRYPT_ROUNDS": str(BCRYPT_ROUNDS),
+            "EXPERTCONNECT_RATE_LIMITS_DEFAULT_PER_MINUTE": "100000000",
+            "EXPERTCONNECT_RATE_LIMITS_AUTH_PER_MINUTE": "100000000",
+        }
+        server_argv = [
+            sys.executable,
+            str(ROOT / "server.py"),
+            "--config",
+            str(ROOT / "config.yaml"),
+        ]
+        server = Process("server", server_argv, server_env)
         processes.append(server)
         server.wait_ready(port, "/api/health/", None)
         report["postgres"] = run_sql(dsn, "SHOW server_version")[0][0]
@@ -1826,8 +1861,25 @@ def main() -> int:
         floor_process.wait_ready(floor_port, "/floor/get", alice["token"])
         processes[-1].wait_ready(fastapi_port, "/floor/get", alice["token"])
 
+        # The same server with metrics off (server.metrics_allow empty), to price them: GET /me
+        # on both in the same rounds.
+        plain_port = free_port()
+        processes.append(
+            Process(
+                "server-metrics-off",
+                server_argv,
+                {
+                    **server_env,
+                    "EXPERTCONNECT_SERVER_PORT": str(plain_port),
+                    "EXPERTCONNECT_SERVER_METRICS_ALLOW": "",
+                },
+            )
+        )
+        processes[-1].wait_ready(plain_port, "/api/health/", None)
+
         people = {"alice": alice, "bob": bob, "floor_peer": floor_peer, "meeting_id": meeting_id}
-        floors, targets = make_targets(port, floor_port, fastapi_port, people, pool, mode)
+        ports = {"server": port, "floor": floor_port, "fastapi": fastapi_port, "plain": plain_port}
+        floors, targets = make_targets(ports, people, pool, mode)
         for target in [*floors.values(), *targets]:
             status, reply = request(
                 target.port, target.method, target.path, body=target.body, token=target.token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import tornado.web
 
@@ -41,15 +42,19 @@ HANDLER_MODULES = [
 ]
 
 
-def _request_logger(metrics: Metrics):
+def _request_logger(
+    metrics: Metrics | None,
+) -> Callable[[observability.RequestContextHandler], None]:
     def log_request(handler: observability.RequestContextHandler) -> None:
         """The access log without the query string (it can carry ?token=), and the request's
-        metrics. A 4xx is an answer, not a failure of ours: INFO like a 2xx."""
+        metrics unless they are off. A 4xx is an answer, not a failure of ours: INFO like a
+        2xx."""
         status = handler.get_status()
         request = handler.request
         seconds = request.request_time()
         context = handler.request_context
-        metrics.observe_request(context.route, context.method, status, seconds)
+        if metrics is not None:
+            metrics.observe_request(context.route, context.method, status, seconds)
         access_log.log(
             logging.INFO if status < 500 else logging.ERROR,
             "%d %s %s (%s) %.2fms",
@@ -75,7 +80,10 @@ def make_app(services: Services) -> tornado.web.Application:
         routes,
         default_handler_class=NotFoundHandler,
         default_handler_args={"services": services},
-        log_function=_request_logger(services.metrics),
+        # server.metrics_allow empty: nobody may read the request metrics, so none are kept.
+        log_function=_request_logger(
+            services.metrics if services.config.server.metrics_allow else None
+        ),
         route_names=route_names,  # read by observability.RequestContextHandler
         compress_response=False,
         websocket_ping_interval=services.config.realtime.ping_interval,

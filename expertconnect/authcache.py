@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 import asyncpg
 
-from expertconnect.db import channels
+from expertconnect.db import Database, Row, channels
 from expertconnect.db.listener import Listener, Subscription
 from expertconnect.db.queries import users as users_q
 
@@ -23,11 +23,11 @@ log = logging.getLogger(__name__)
 
 
 class AuthCache:
-    def __init__(self, listener: Listener, db, max_users: int):
+    def __init__(self, listener: Listener, db: Database, max_users: int):
         self.listener = listener
         self.db = db
         self.max_users = max_users
-        self._users: OrderedDict[int, dict] = OrderedDict()
+        self._users: OrderedDict[int, Row] = OrderedDict()
         # Revoked token id -> its expiry (epoch seconds); past that, decoding refuses the token
         # anyway and the entry can go.
         self._revoked: dict[uuid.UUID, float] = {}
@@ -69,7 +69,7 @@ class AuthCache:
         elif isinstance(change, channels.TokenRevoked):
             self._revoked[change.jti] = change.expires_at
 
-    async def user_for_token(self, user_id: int, jti: uuid.UUID) -> dict | None:
+    async def user_for_token(self, user_id: int, jti: uuid.UUID) -> Row | None:
         """The user a valid token names, or None if it is revoked or the user is gone."""
         if not self._live:
             return await users_q.get_user_with_live_token(self.db, user_id, jti)
@@ -84,12 +84,21 @@ class AuthCache:
             self._remember(user)
         return user
 
-    def _remember(self, user: dict) -> None:
+    async def still_valid(self, user_id: int, jti: uuid.UUID) -> bool:
+        """Is a token accepted a moment ago still unrevoked (and its user still there)? For
+        a re-check after the socket it opened joined the hub: while the cache hears every
+        change this answers from memory, without awaiting (so nothing runs between the
+        registration and the check); otherwise it asks the database."""
+        if self._live:
+            return jti not in self._revoked
+        return await users_q.get_user_with_live_token(self.db, user_id, jti) is not None
+
+    def _remember(self, user: Row) -> None:
         self._users[user["id"]] = user
         if len(self._users) > self.max_users:
             self._users.popitem(last=False)
 
-    def user_changed(self, user: dict) -> None:
+    def user_changed(self, user: Row) -> None:
         """This process just committed a change to `user`: serve the new row from now on."""
         self._generation += 1
         if self._live:

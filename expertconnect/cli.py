@@ -162,7 +162,7 @@ def _masked(config: Config) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
             section = {}
             for key, item in dataclasses.asdict(value).items():
                 section[key] = list(item) if isinstance(item, tuple) else item

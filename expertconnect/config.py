@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -234,7 +235,7 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
     raise ConfigError(f"config key {key}: unsupported type {kind}")
 
 
-def _field_types(cls) -> dict[str, type]:
+def _field_types(cls: type[Any]) -> dict[str, type]:
     hints = {
         "int": int,
         "str": str,
@@ -243,7 +244,8 @@ def _field_types(cls) -> dict[str, type]:
         "Decimal": Decimal,
         "tuple": tuple,
     }
-    return {f.name: hints[f.type] for f in dataclasses.fields(cls)}
+    # The annotations are strings here (from __future__ import annotations).
+    return {f.name: hints[str(f.type)] for f in dataclasses.fields(cls)}
 
 
 def _check_dsn(dsn: str) -> None:
@@ -265,7 +267,7 @@ def _check_dsn(dsn: str) -> None:
         raise ConfigError("config key database.dsn: names no host (nor a ?host= socket directory)")
 
 
-def _check_environment(environ, sections: dict[str, type]) -> None:
+def _check_environment(environ: Mapping[str, str], sections: dict[str, type[Any]]) -> None:
     """An EXPERTCONNECT_* variable that is no config key is a typo that would be silently
     ignored: refuse it, as an unknown YAML key is refused."""
     known = {ENV_VAR_DIR, ENV_CONFIG}
@@ -276,7 +278,9 @@ def _check_environment(environ, sections: dict[str, type]) -> None:
             raise ConfigError(f"unknown environment variable {name}: no such config key")
 
 
-def load_config(path: str | Path | None = "config.yaml", environ=None) -> Config:
+def load_config(
+    path: str | Path | None = "config.yaml", environ: Mapping[str, str] | None = None
+) -> Config:
     environ = os.environ if environ is None else environ
     raw: dict = {}
     if path is not None:

@@ -400,6 +400,11 @@ class Person:
     open_requests: int = 0
 
 
+# A booked meeting as it ended up (its final status), its requester, its expert and the skill
+# it is about: what reviews and conversations are written from.
+Booked = tuple[dict, Person, Person, str]
+
+
 @dataclasses.dataclass
 class Summary:
     experts: list[Person] = dataclasses.field(default_factory=list)
@@ -514,7 +519,9 @@ class _Marketplace:
             credits_per_hour=price,
         )
 
-    async def _add_expert(self, spec: ExpertSpec, password_hash: str, categories) -> Person:
+    async def _add_expert(
+        self, spec: ExpertSpec, password_hash: str, categories: dict[str, int]
+    ) -> Person:
         expert = await self._add_person(spec, password_hash, spec.bio, spec.credits_per_hour)
         for skill in spec.skills:
             name, level = skill[0], skill[1]
@@ -547,7 +554,7 @@ class _Marketplace:
         self.summary.purchases += 1
 
     # ---------------------------------------------------------------------------- meetings
-    async def _add_meetings(self) -> list[tuple[dict, Person, Person, str]]:
+    async def _add_meetings(self) -> list[Booked]:
         """Book and play every meeting's story; returns (meeting, requester, expert, skill)."""
         experts = self.summary.experts
         pool = [story for story, weight in STORIES for _ in range(weight)]
@@ -562,7 +569,7 @@ class _Marketplace:
                 booked.append(found)
         return booked
 
-    async def _book(self, expert: Person, story: tuple[str, ...]):
+    async def _book(self, expert: Person, story: tuple[str, ...]) -> Booked | None:
         max_open = self.services.config.meetings.max_open_requests
         duration = dt.timedelta(minutes=self.rng.choice(DURATIONS_MINUTES))
         # Mostly clients; now and then an expert books a colleague.
@@ -615,7 +622,9 @@ class _Marketplace:
         self.summary.payments[payment] += 1
         return {**meeting, "status": status}, requester, expert, skill
 
-    def _free_time(self, expert: Person, requester: Person, duration: dt.timedelta):
+    def _free_time(
+        self, expert: Person, requester: Person, duration: dt.timedelta
+    ) -> tuple[dt.datetime, dt.datetime] | None:
         """A start inside the expert's weekly hours, on a day ahead, when neither person has a
         meeting; None if there is none."""
         zone = ZoneInfo(expert.timezone)
@@ -653,7 +662,7 @@ class _Marketplace:
         )
 
     # --------------------------------------------------------------- reviews, conversations
-    async def _add_reviews(self, booked) -> None:
+    async def _add_reviews(self, booked: list[Booked]) -> None:
         for meeting, requester, expert, skill in booked:
             if meeting["status"] != "completed":
                 continue
@@ -680,7 +689,7 @@ class _Marketplace:
                 )
                 self.summary.reviews += 1
 
-    async def _add_conversations(self, booked) -> None:
+    async def _add_conversations(self, booked: list[Booked]) -> None:
         talked: set[frozenset[int]] = set()
         for meeting, requester, expert, skill in booked:
             pair = frozenset((requester.id, expert.id))

@@ -4,9 +4,12 @@ other layers' own errors (an action's refusal, the database being unavailable) i
 
 from __future__ import annotations
 
+from typing import overload
+
 from expertconnect.actions.errors import (
     ActionError,
     BadCredentials,
+    CallerGone,
     DoesNotExist,
     InvalidField,
     KeyInUse,
@@ -74,7 +77,7 @@ class NotFound(ApiError):
 class MethodNotAllowed(ApiError):
     status = 405
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("Method not allowed")
 
 
@@ -85,7 +88,7 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
 
-    def __init__(self):
+    def __init__(self) -> None:
         # The unread body is still on the wire: the connection cannot be reused.
         super().__init__("Request body too large", headers={"Connection": "close"})
 
@@ -112,6 +115,11 @@ class ServiceUnavailable(ApiError):
         super().__init__(message, headers={"Retry-After": "5"})
 
 
+# Every error of the layers has an answer; only anything else may be a 500.
+@overload
+def as_api_error(exc: ApiError | ActionError | DatabaseUnavailable) -> ApiError: ...
+@overload
+def as_api_error(exc: BaseException | None) -> ApiError | None: ...
 def as_api_error(exc: BaseException | None) -> ApiError | None:
     """The answer a client gets for `exc`, or None if it is a failure of the server (a 500).
     The one place where the layers' own errors get an HTTP status."""
@@ -123,7 +131,7 @@ def as_api_error(exc: BaseException | None) -> ApiError | None:
         return ValidationError.single(exc.field, exc.message)
     if isinstance(exc, DoesNotExist):
         return NotFound(exc.message)
-    if isinstance(exc, BadCredentials):
+    if isinstance(exc, BadCredentials | CallerGone):
         return Unauthorized(exc.message)
     if isinstance(exc, KeyInUse):
         return Conflict(exc.message, headers={"Retry-After": exc.retry_after})

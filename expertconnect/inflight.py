@@ -4,6 +4,8 @@ connections."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import tornado.httputil
 
@@ -19,14 +21,16 @@ class InFlight(tornado.httputil.HTTPServerConnectionDelegate):
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def start_request(self, server_conn, request_conn):
+    def start_request(
+        self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
+    ) -> tornado.httputil.HTTPMessageDelegate:
         request = _CountedRequest(self)
         request.inner = self.app.start_request(
             server_conn, _CountedConnection(request_conn, request.done)
         )
         return request
 
-    def on_close(self, server_conn) -> None:
+    def on_close(self, server_conn: object) -> None:
         self.app.on_close(server_conn)
 
     def begin(self) -> None:
@@ -50,10 +54,15 @@ class InFlight(tornado.httputil.HTTPServerConnectionDelegate):
 class _CountedRequest(tornado.httputil.HTTPMessageDelegate):
     def __init__(self, tracker: InFlight):
         self.tracker = tracker
-        self.inner: tornado.httputil.HTTPMessageDelegate | None = None
+        # Set by InFlight.start_request as soon as this object exists.
+        self.inner: tornado.httputil.HTTPMessageDelegate
         self.counted = False
 
-    def headers_received(self, start_line, headers):
+    def headers_received(
+        self,
+        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
+        headers: tornado.httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
         # start_request runs before a keep-alive connection's next request exists; counting
         # starts when one does.
         if headers.get("Upgrade", "").lower() != "websocket":
@@ -61,7 +70,7 @@ class _CountedRequest(tornado.httputil.HTTPMessageDelegate):
             self.tracker.begin()
         return self.inner.headers_received(start_line, headers)
 
-    def data_received(self, chunk):
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         return self.inner.data_received(chunk)
 
     def finish(self) -> None:
@@ -77,12 +86,24 @@ class _CountedRequest(tornado.httputil.HTTPMessageDelegate):
             self.tracker.end()
 
 
-class _CountedConnection:
+class _CountedConnection(tornado.httputil.HTTPConnection):
     """The request's connection as its handler sees it: finishing the response ends the count."""
 
-    def __init__(self, conn, on_finish):
+    def __init__(self, conn: tornado.httputil.HTTPConnection, on_finish: Callable[[], None]):
         self._conn = conn
         self._on_finish = on_finish
+
+    # HTTPConnection's interface, delegated (its own methods only raise NotImplementedError).
+    def write_headers(
+        self,
+        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
+        headers: tornado.httputil.HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> asyncio.Future[None]:
+        return self._conn.write_headers(start_line, headers, chunk)
+
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
+        return self._conn.write(chunk)
 
     def finish(self) -> None:
         try:
@@ -90,5 +111,5 @@ class _CountedConnection:
         finally:
             self._on_finish()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)

@@ -4,12 +4,13 @@ pool are read when scraped."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 if TYPE_CHECKING:
     from expertconnect.db import Database
@@ -97,10 +98,10 @@ class _StateCollector:
         self.hub = hub
         self.db = db
 
-    def describe(self) -> list:
+    def describe(self) -> list[Metric]:
         return []  # series are known only when collected; nothing to check at registration
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         sockets = self.hub.socket_count()
         yield GaugeMetricFamily("expertconnect_ws_open", "WebSockets open", value=sockets)
         pool = self.db.pool

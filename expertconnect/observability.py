@@ -85,7 +85,9 @@ class RequestContextHandler(tornado.web.RequestHandler):
     def request_id(self) -> str:
         return self.request_context.request_id
 
-    async def _execute(self, transforms, *args: bytes, **kwargs: bytes) -> None:
+    async def _execute(
+        self, transforms: list[tornado.web.OutputTransform], *args: bytes, **kwargs: bytes
+    ) -> None:
         # Tornado runs _execute as the request's own task, so the context set here covers
         # prepare, the verb, error rendering and the access log line, and is gone afterwards
         # (setting it in initialize() would leak it into the connection's next request).
@@ -113,7 +115,9 @@ def log_failure(
         request.method,
         request.path,
         request.remote_ip,
-        exc_info=(typ, value, tb),
+        # `value` carries `tb` as its __traceback__, which logging reads from it (a tuple of
+        # parts that may each be None is not one logging's types accept).
+        exc_info=value,
     )
 
 

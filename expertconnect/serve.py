@@ -9,6 +9,7 @@ import gc
 import ipaddress
 import logging
 import signal
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -26,6 +27,7 @@ from expertconnect.db.listener import Listener
 from expertconnect.inflight import InFlight
 from expertconnect.localdb import cluster_dir, resolve_dsn
 from expertconnect.ratelimit import RateLimiters, TokenBucketLimiter
+from expertconnect.realtime.events import Event
 from expertconnect.realtime.hub import Hub
 from expertconnect.realtime.relay import PostgresRelay
 from expertconnect.services import Services
@@ -103,7 +105,7 @@ async def build_services(config: Config, dsn: str, db: Database) -> tuple[Servic
     limits = config.rate_limits
     # One LISTEN connection for the auth cache and the relay; both subscribe when made.
     listener = Listener(dsn)
-    hub = Hub(config.realtime.max_sockets_per_user)
+    hub: Hub[Event] = Hub(config.realtime.max_sockets_per_user)
     relay = PostgresRelay(listener, db, hub) if config.realtime.backend == "postgres" else None
     services = Services(
         config=config,
@@ -212,7 +214,7 @@ async def serve(config: Config) -> None:
         )
 
 
-def event_loop_factory(name: str):
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     """uvloop when configured and installed (it measured faster: docs/performance.md), else
     asyncio's own loop."""
     if name == "uvloop":

@@ -12,20 +12,27 @@ from expertconnect.config import Config
 from expertconnect.db import Database
 from expertconnect.metrics import Metrics
 from expertconnect.ratelimit import RateLimiters
+from expertconnect.realtime.events import Event
 from expertconnect.realtime.hub import Hub
 
 
 class Relay(Protocol):
     """What actions need of realtime/relay.py's PostgresRelay (which they do not import): the
-    id other processes know this one's notifications by."""
+    id other processes know this one's notifications by; and what serve.py, which finds it
+    here, needs to start and stop it."""
 
     origin: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass
+# Frozen: complete when constructed, never assigned to afterwards.
+@dataclass(frozen=True)
 class Services:
     config: Config
     db: Database
@@ -33,7 +40,7 @@ class Services:
     tokens: TokenIssuer
     limiters: RateLimiters
     # Sockets by user; actions publish committed events through it.
-    hub: Hub
+    hub: Hub[Event]
     # Users and revocations in memory, for authentication without a query.
     auth_cache: AuthCache
     # Set with realtime.backend: postgres, to reach sockets held by other processes.

@@ -7,13 +7,14 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from expertconnect.errors import ValidationError
 from expertconnect.ids import INT64_MAX
 
 REQUIRED = "This field is required."
 _MISSING = object()
+_T = TypeVar("_T")
 _URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 
@@ -37,7 +38,7 @@ class Form:
     def error(self, field: str, message: str) -> None:
         self.errors.setdefault(field, []).append(message)
 
-    def _get(self, field: str, required: bool):
+    def _get(self, field: str, required: bool) -> Any:
         value = self.data.get(field, _MISSING)
         if value is None and not self.from_query:
             value = _MISSING if not required else None
@@ -222,3 +223,10 @@ class Form:
     def validate(self) -> None:
         if self.errors:
             raise ValidationError(self.errors)
+
+    @staticmethod
+    def valid(value: _T | None) -> _T:
+        """A field's value once validate() has passed: a required field, or one with a
+        default, is never None then (its None came with an error, and validate() raised)."""
+        assert value is not None, "a required field read before Form.validate()"
+        return value

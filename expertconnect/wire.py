@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import uuid
 from decimal import Decimal
+from typing import Any, NoReturn
 
 
 def format_timestamp(value: dt.datetime) -> str:
@@ -18,7 +19,7 @@ def format_timestamp(value: dt.datetime) -> str:
     )
 
 
-def _default(value):
+def _default(value: object) -> str:
     if isinstance(value, dt.datetime):
         return format_timestamp(value)
     if isinstance(value, dt.time):
@@ -32,7 +33,7 @@ def _default(value):
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-def dumps(value) -> str:
+def dumps(value: Any) -> str:
     return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -43,11 +44,11 @@ class MalformedJSON(ValueError):
 NOT_A_NUMBER = "NaN and Infinity are not valid JSON numbers"
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise MalformedJSON(NOT_A_NUMBER)
 
 
-def loads(raw: bytes):
+def loads(raw: bytes) -> Any:
     """Parse a request body strictly: UTF-8 only, no NaN/Infinity, bounded nesting."""
     try:
         text = raw.decode("utf-8")

@@ -190,6 +190,13 @@ def test_metrics_are_a_404_outside_metrics_allow(start_server):
     assert status == 200 and "expertconnect_http_requests_total" in text
 
 
+def test_an_empty_metrics_allow_turns_metrics_off(start_server):
+    own = start_server(SERVER_METRICS_ALLOW="")
+    assert fetch(own.url, "GET", "/api/health/live/")[0] == 200
+    status, _, text = fetch(own.url, "GET", "/metrics")
+    assert (status, text) == (404, fetch(own.url, "GET", "/no/such/page")[2])
+
+
 def test_the_session_server_serves_metrics_to_loopback_by_default(server):
     # server.metrics_allow defaults to loopback; the tests reach the server over 127.0.0.1.
     assert "expertconnect_db_pool_size" in Scrape(server.url).text

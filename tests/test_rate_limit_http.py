@@ -1,8 +1,11 @@
 """Rate limits and quotas over real HTTP: the spec's headers, 429s that do no work, client
 addresses that cannot be forged, and the body size limit."""
 
+import json
 import uuid
 
+import pytest
+import tornado.httpclient
 from helpers import PASSWORD, api_request
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -195,3 +198,25 @@ def test_cors_is_off_unless_the_origin_is_configured(api, start_server, make_use
         headers={"Origin": "https://evil.example"},
     )
     assert "Access-Control-Allow-Origin" not in r.headers
+
+
+async def test_websocket_handshakes_draw_from_the_users_bucket_and_429_before_the_upgrade(
+    start_server, make_user, ws
+):
+    own = start_server(RATE_LIMITS_DEFAULT_PER_MINUTE="3")
+    alice, bob = make_user(), make_user()
+    paths = ["/ws/", "/ws/notifications/", f"/ws/chat/{bob.id}/"]
+    for path in paths:
+        await ws(path, alice.token, url=own.url)
+    with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
+        await ws("/ws/", alice.token, url=own.url)
+    response = refused.value.response
+    assert refused.value.code == 429
+    assert json.loads(response.body) == {"error": "Rate limit exceeded"}
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.headers["X-RateLimit-Limit"] == "3"
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert 1 <= int(response.headers["Retry-After"]) <= 20  # 60 s / 3 tokens
+    # The same bucket as REST: the sockets used it up for Alice, and only for her.
+    assert api_request(own.url, "GET", "/api/users/me/", token=alice.token).status == 429
+    assert api_request(own.url, "GET", "/api/users/me/", token=bob.token).status == 200

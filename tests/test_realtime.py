@@ -232,6 +232,50 @@ async def test_unknown_receiver_closes_with_4404(ws, make_user):
     assert await closed(conn) == 4404
 
 
+def test_frames_sent_before_the_4404_close_are_dropped(server, make_user):
+    """A client may send message.send before it has read the 4404 close, and Tornado still hands
+    the server such frames: with no receiver there is nothing to send them to, and no failure."""
+    import base64
+    import os
+    import socket as socketlib
+    import time
+    from urllib.parse import urlsplit
+
+    bob = make_user()
+    log_before = len(server.log_text())
+    parts = urlsplit(server.url)
+    frame = b'{"type": "message.send", "content": "too early"}'
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(frame))
+    with socketlib.create_connection((parts.hostname, parts.port), timeout=5.0) as sock:
+        # The handshake and a frame in one write: the frame is read after open() has closed.
+        sock.sendall(
+            (
+                f"GET /ws/chat/999999998/?token={bob.token} HTTP/1.1\r\n"
+                f"Host: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+            + bytes([0x81, 0x80 | len(frame)])
+            + mask
+            + masked
+        )
+        received = b""
+        while b"\r\n\r\n" not in received or len(received.split(b"\r\n\r\n", 1)[1]) < 4:
+            chunk = sock.recv(4096)
+            assert chunk, received
+            received += chunk
+        head, close_frame = received.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        assert close_frame[0] == 0x88 and int.from_bytes(close_frame[2:4]) == 4404
+        sock.sendall(bytes([0x88, 0x80]) + os.urandom(4))  # the client's close, empty
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        logged = server.log_text()[log_before:]
+        assert "Traceback" not in logged, logged
+        time.sleep(0.1)
+
+
 async def test_bad_frames_get_error_events_and_the_socket_stays_open(ws, make_user):
     alice, bob = make_user(), make_user()
     chat = await ws(f"/ws/chat/{bob.id}/", alice.token)
@@ -287,8 +331,9 @@ async def test_opening_more_than_the_cap_closes_the_oldest(start_server, ws, mak
 
 
 async def test_chat_messages_draw_from_the_rate_limit(start_server, ws, make_user):
-    own = start_server(RATE_LIMITS_DEFAULT_PER_MINUTE="3")
+    own = start_server(RATE_LIMITS_DEFAULT_PER_MINUTE="4")
     alice, bob = make_user(), make_user()
+    # The handshake takes the first of the four.
     chat = await ws(f"/ws/chat/{bob.id}/", alice.token, url=own.url)
     types = []
     for i in range(4):

@@ -7,7 +7,7 @@ import datetime as dt
 
 import asyncpg
 
-from expertconnect.actions.errors import BadCredentials, InvalidField
+from expertconnect.actions.errors import BadCredentials, CallerGone, InvalidField
 from expertconnect.auth import TokenClaims
 from expertconnect.db import channels
 from expertconnect.db.queries import credits as credits_q
@@ -80,7 +80,9 @@ async def register_hashed(
                     description=INITIAL_CREDIT_DESCRIPTION,
                 )
     except asyncpg.UniqueViolationError as exc:
-        field, message = _UNIQUE_FIELDS.get(exc.constraint_name, ("username", "Already exists."))
+        field, message = _UNIQUE_FIELDS.get(
+            exc.constraint_name or "", ("username", "Already exists.")
+        )
         raise InvalidField(field, message) from None
     return _auth_payload(user, services.tokens.issue(user["id"]))
 
@@ -89,20 +91,30 @@ async def login(services: Services, *, username: str, password: str) -> dict:
     account = await users_q.get_login(services.db, username)
     # Checked even for an unknown username (against a decoy hash): same answer, same cost.
     ok = await services.passwords.check(password, account["password_hash"] if account else None)
-    if not ok:
+    if not ok or account is None:  # no account: never ok (checked against the decoy)
         raise BadCredentials("Invalid username or password")
     return _auth_payload(account, services.tokens.issue(account["id"]))
 
 
 async def logout(services: Services, claims: TokenClaims) -> None:
     expires_at = dt.datetime.fromtimestamp(claims.expires_at, dt.UTC)
-    await users_q.insert_revoked_token(services.db, claims.jti, claims.user_id, expires_at)
+    gone = False
+    try:
+        await users_q.insert_revoked_token(services.db, claims.jti, claims.user_id, expires_at)
+    except asyncpg.ForeignKeyViolationError as exc:
+        if exc.constraint_name != "revoked_tokens_user_id_fkey":
+            raise
+        # Deleted meanwhile: no revocation to record (the token names no user any more), but
+        # the sockets it opened are closed all the same.
+        gone = True
     services.auth_cache.token_revoked(claims.jti, claims.expires_at)
     services.hub.close_token(claims.user_id, claims.jti)
     if services.relay is not None:
         await events_q.notify_control(
             services.db, channels.encode_logout(claims.user_id, claims.jti)
         )
+    if gone:
+        raise CallerGone()
 
 
 async def update_profile(
@@ -118,7 +130,8 @@ async def update_profile(
 ) -> dict:
     """Set the fields given (None: unchanged) and serve the new row from this process's auth
     cache at once (other processes hear of it from the 0005 trigger). Raises
-    asyncpg.InvalidParameterValueError for a time zone PostgreSQL does not know."""
+    asyncpg.InvalidParameterValueError for a time zone PostgreSQL does not know, CallerGone if
+    the user was deleted meanwhile."""
     user = await users_q.update_profile(
         services.db,
         user_id,
@@ -129,5 +142,7 @@ async def update_profile(
         timezone=timezone,
         credits_per_hour=credits_per_hour,
     )
+    if user is None:  # deleted since the request was authenticated
+        raise CallerGone()
     services.auth_cache.user_changed(user)
     return user

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import asyncpg
+
 from expertconnect.actions import outbox
-from expertconnect.actions.errors import DoesNotExist, Refused
+from expertconnect.actions.errors import CallerGone, DoesNotExist, Refused
 from expertconnect.actions.idempotency import Idempotency
+from expertconnect.db import Executor
 from expertconnect.db.queries import credits as credits_q
 from expertconnect.services import Services
 
@@ -36,9 +39,14 @@ async def purchase(
     """Record a (simulated, always completed) payment and add `credits` to the balance."""
     async with outbox.transaction(services, idempotency) as box:
         conn = box.conn
-        payment = await credits_q.insert_payment(
-            conn, user_id=user_id, payment_method=payment_method, amount=amount, credits=credits
-        )
+        try:
+            payment = await credits_q.insert_payment(
+                conn, user_id=user_id, payment_method=payment_method, amount=amount, credits=credits
+            )
+        except asyncpg.ForeignKeyViolationError as exc:
+            if exc.constraint_name != "payments_user_id_fkey":
+                raise
+            raise CallerGone() from None
         new_balance = await credits_q.update_credit(conn, user_id, credits)
         if new_balance is None:
             raise Refused("Credit balance limit reached")
@@ -185,7 +193,12 @@ async def settle(box: outbox.Outbox, meetings: list[dict], outcome: str) -> None
 
 
 async def _credit(
-    conn, user_id: int, amount: int, transaction_type: str, description: str, meeting_id: int
+    conn: Executor,
+    user_id: int,
+    amount: int,
+    transaction_type: str,
+    description: str,
+    meeting_id: int,
 ) -> None:
     """Add `amount` to a balance with the ledger row that explains it."""
     if await credits_q.update_credit(conn, user_id, amount) is None:

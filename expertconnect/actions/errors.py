@@ -43,3 +43,11 @@ class KeyInUse(ActionError):
 
 class KeyReused(ActionError):
     """An Idempotency-Key already answered a different request (a 422)."""
+
+
+class CallerGone(ActionError):
+    """The user acting was deleted after their request (or socket) was authenticated: a
+    foreign key from the row they write to their users row refused it (a 401)."""
+
+    def __init__(self, message: str = "User no longer exists"):
+        super().__init__(message)

@@ -14,6 +14,7 @@ from typing import Any
 
 from expertconnect import wire
 from expertconnect.actions.errors import KeyInUse, KeyReused, Refused
+from expertconnect.db import Executor
 from expertconnect.db.queries import idempotency as idempotency_q
 
 KEY_HEADER = "Idempotency-Key"
@@ -71,7 +72,7 @@ class Idempotency:
     # Set by store(): the answer this request's transaction stored (and is to be sent).
     answer: Answer | None = None
 
-    async def claim(self, conn) -> None:
+    async def claim(self, conn: Executor) -> None:
         """The transaction's first statement: take the key (or 409 if another request holds
         it), then raise Replayed with its stored answer, or 422 if that answer was given to a
         different request. Returns when the work is to be done."""
@@ -84,7 +85,7 @@ class Idempotency:
             raise KeyReused(KEY_REUSED)
         raise Replayed(Answer(row["status"], row["body"]))
 
-    async def store(self, conn, result: Any) -> None:
+    async def store(self, conn: Executor, result: Any) -> None:
         """Render the answer from the action's result and store it in the transaction."""
         self.answer = Answer(self.status, wire.dumps(self.payload(result)))
         await idempotency_q.insert_answer(

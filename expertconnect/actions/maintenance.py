@@ -12,6 +12,7 @@ from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import idempotency as idempotency_q
 from expertconnect.db.queries import users as users_q
+from expertconnect.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 PURGE_BATCH = 5000
 
 
-async def purge_expired(services) -> None:
+async def purge_expired(services: Services) -> None:
     """Drop events past the retention window and revocations of tokens that have expired."""
     now = dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(days=services.config.realtime.retention_days)
@@ -39,7 +40,7 @@ async def purge_expired(services) -> None:
         log.info("purged %d events older than %s", purged, cutoff.isoformat())
 
 
-async def prune_idempotency_keys(services) -> int:
+async def prune_idempotency_keys(services: Services) -> int:
     """Forget the stored answers of Idempotency-Key requests older than
     idempotency.retention_hours; returns how many."""
     hours = services.config.idempotency.retention_hours
@@ -63,7 +64,7 @@ SWEEP_STEPS = (
 )
 
 
-async def run_sweeps(services) -> None:
+async def run_sweeps(services: Services) -> None:
     """Every periodic step once. A step that fails is logged and the others still run: a
     database hiccup in one must not stop refunds, completions or reminders in the rest."""
     for step in SWEEP_STEPS:

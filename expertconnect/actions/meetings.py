@@ -10,7 +10,7 @@ import logging
 import asyncpg
 
 from expertconnect.actions import credits, outbox
-from expertconnect.actions.errors import DoesNotExist, InvalidField, Refused
+from expertconnect.actions.errors import CallerGone, DoesNotExist, InvalidField, Refused
 from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import meetings as meetings_q
@@ -126,6 +126,8 @@ async def book(
             )
             box.result = meeting
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
+        if exc.constraint_name == "meetings_requester_id_fkey":
+            raise CallerGone() from None
         if exc.constraint_name not in _BOOKING_CONSTRAINTS:
             raise
         raise InvalidField(*_BOOKING_CONSTRAINTS[exc.constraint_name]) from None

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 import asyncpg
 
 from expertconnect.actions import outbox
-from expertconnect.actions.errors import InvalidField
+from expertconnect.actions.errors import CallerGone, InvalidField
 from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db.queries import messages as messages_q
 from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.realtime import events
+from expertconnect.services import Services
 
 # Constraint -> the field error it means to the client.
 _CONSTRAINT_ERRORS = {
@@ -41,7 +42,7 @@ class Sent:
 
 
 async def send_message(
-    services,
+    services: Services,
     sender_id: int,
     receiver_id: int,
     content: str,
@@ -52,7 +53,7 @@ async def send_message(
     """Store the message and notify the receiver. `content` must already be validated
     (stripped, 1..realtime.max_message_length), `client_msg_id` too (1..64 characters). Raises
     InvalidField for an unknown receiver, a message to oneself, or a client_msg_id the
-    sender already used for another message."""
+    sender already used for another message; CallerGone for a sender deleted meanwhile."""
     try:
         async with outbox.transaction(services, idempotency) as box:
             message, notification = await messages_q.insert_message(
@@ -73,6 +74,8 @@ async def send_message(
             raise
         return await _sent_before(services, sender_id, receiver_id, content, client_msg_id)
     except (asyncpg.ForeignKeyViolationError, asyncpg.CheckViolationError) as exc:
+        if exc.constraint_name == "messages_sender_id_fkey":
+            raise CallerGone() from None
         if exc.constraint_name not in _CONSTRAINT_ERRORS:
             raise
         field, text = _CONSTRAINT_ERRORS[exc.constraint_name]
@@ -81,7 +84,7 @@ async def send_message(
 
 
 async def _sent_before(
-    services, sender_id: int, receiver_id: int, content: str, client_msg_id: str
+    services: Services, sender_id: int, receiver_id: int, content: str, client_msg_id: str
 ) -> Sent:
     """A send refused by the client_msg_id index: the original, if it is the same message (a
     retry); else the id was reused for another one. Read after the refusing transaction
@@ -98,7 +101,7 @@ async def _sent_before(
     return Sent(message, repeated=True, echo=echo)
 
 
-async def mark_read(services, reader_id: int, sender_id: int) -> int:
+async def mark_read(services: Services, reader_id: int, sender_id: int) -> int:
     """Mark the messages `sender_id` sent `reader_id` as read and tell the sender how far they
     have been read. The reader's new_message notifications about them are read with them, and
     each goes out again as notification.receive (now is_read), so the reader's badge and chat

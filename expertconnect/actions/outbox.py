@@ -10,14 +10,16 @@ from typing import Any
 
 from expertconnect import wire
 from expertconnect.actions.idempotency import Idempotency
+from expertconnect.db import Executor
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.realtime import events
 from expertconnect.realtime.events import Event
+from expertconnect.services import Relay, Services
 
 
 class Outbox:
-    def __init__(self, conn):
+    def __init__(self, conn: Executor):
         self.conn = conn
         self.events: list[Event] = []
         # What the action returns; with an Idempotency-Key, the answer is rendered from it.
@@ -48,7 +50,7 @@ class Outbox:
         self.add(events.notification_received(notification))
         return notification
 
-    async def record(self, relay) -> None:
+    async def record(self, relay: Relay | None) -> None:
         """Write the queued events to the log, in one statement that also gives each its
         user's next sequence number; with a relay, other processes hear of them on commit."""
         if not self.events:
@@ -66,7 +68,9 @@ class Outbox:
 
 
 @contextlib.asynccontextmanager
-async def transaction(services, idempotency: Idempotency | None = None) -> AsyncIterator[Outbox]:
+async def transaction(
+    services: Services, idempotency: Idempotency | None = None
+) -> AsyncIterator[Outbox]:
     """`async with outbox.transaction(services) as box:` use box.conn for queries,
     box.add_notification() and box.add() for events. Events reach sockets only if the
     transaction commits. With `idempotency`, the key is claimed before the block runs (raising

@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,31 @@ CONNECTION_LOST_ERRORS = (
 # stays usable) or a connection not handed out within database.acquire_timeout.
 TIMEOUT_ERRORS = (asyncio.TimeoutError,)
 UNAVAILABLE_ERRORS = CONNECTION_LOST_ERRORS + TIMEOUT_ERRORS
+
+
+# A row as the query functions hand it on: column name -> value, as asyncpg decoded it.
+Row = dict[str, Any]
+
+
+def exactly_one(row: asyncpg.Record | None) -> Row:
+    """The row of a statement that always returns one (INSERT ... RETURNING, an aggregate): no
+    row there is a broken invariant, never an answer."""
+    if row is None:
+        raise LookupError("the statement returned no row")
+    return dict(row)
+
+
+class Executor(Protocol):
+    """What a query function needs of `conn`: the Database (a pooled connection per call), an
+    asyncpg Connection, or a pooled one inside a transaction all have these four."""
+
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]: ...
+
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None: ...
+
+    async def fetchval(self, query: str, *args: object) -> Any: ...
+
+    async def execute(self, query: str, *args: object) -> str: ...
 
 
 class DatabaseUnavailable(Exception):
@@ -48,7 +75,7 @@ def unavailable(exc: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable("Database unavailable")
 
 
-def _discard(conn) -> None:
+def _discard(conn: PoolConnectionProxy) -> None:
     """Terminate a connection that failed in use, unless asyncpg has already dropped it (the
     pool proxy then refuses every call with InterfaceError)."""
     with contextlib.suppress(asyncpg.InterfaceError):
@@ -71,7 +98,7 @@ class Database:
         self.unavailable_total = 0
 
     @contextlib.asynccontextmanager
-    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+    async def acquire(self) -> AsyncIterator[PoolConnectionProxy]:
         """A pooled connection within database.acquire_timeout (queueing and connecting
         together), else DatabaseUnavailable. A connection that fails in use is thrown away, not
         pooled again: after a PostgreSQL restart every pooled connection is dead, and each is
@@ -106,7 +133,7 @@ class Database:
         self.unavailable_total += 1
         return unavailable(exc)
 
-    async def _release(self, conn: asyncpg.Connection) -> None:
+    async def _release(self, conn: PoolConnectionProxy) -> None:
         # A failed release has already terminated the connection (asyncpg does so when the
         # reset fails); the request's own answer must not be replaced by that failure.
         try:
@@ -115,7 +142,7 @@ class Database:
             log.warning("dropped a database connection on release: %r", exc)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[PoolConnectionProxy]:
         """A connection inside a transaction that commits when the block exits cleanly. A
         commit whose answer is lost raises DatabaseUnavailable; its writes may or may not have
         been applied, but nothing answered 2xx is ever missing."""
@@ -123,20 +150,20 @@ class Database:
             async with conn.transaction():
                 yield conn
 
-    async def _run(self, method: str, query: str, *args):
+    async def _run(self, method: str, query: str, *args: object) -> Any:
         async with self.acquire() as conn:
             return await getattr(conn, method)(query, *args)
 
-    async def fetch(self, query: str, *args):
+    async def fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
         return await self._run("fetch", query, *args)
 
-    async def fetchrow(self, query: str, *args):
+    async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
         return await self._run("fetchrow", query, *args)
 
-    async def fetchval(self, query: str, *args):
+    async def fetchval(self, query: str, *args: object) -> Any:
         return await self._run("fetchval", query, *args)
 
-    async def execute(self, query: str, *args):
+    async def execute(self, query: str, *args: object) -> str:
         return await self._run("execute", query, *args)
 
     async def close(self, grace: float = 5.0) -> None:

@@ -7,7 +7,8 @@ import contextlib
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Hashable, Iterator
-from typing import Any
+from types import TracebackType
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlencode
 
 import asyncpg
@@ -16,7 +17,7 @@ import tornado.web
 
 from expertconnect import migrate, wire
 from expertconnect.actions import idempotency
-from expertconnect.auth import InvalidToken
+from expertconnect.auth import InvalidToken, TokenClaims
 from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import health as health_q
 from expertconnect.errors import (
@@ -47,6 +48,17 @@ REST_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 EXPECTED_MIGRATIONS = frozenset(m.name for m in migrate.discover())
 # A path echoed in a 404's hint only if it holds nothing but these (never arbitrary input).
 _ECHOABLE_PATH = re.compile(r"[A-Za-z0-9/._~-]{1,200}")
+
+
+# What an action returns, which BaseHandler.answer renders.
+_Result = TypeVar("_Result")
+
+
+class Page(TypedDict):
+    """A list endpoint's cursor, passed to list_ queries as keywords."""
+
+    limit: int
+    before_id: int | None
 
 
 def client_address(peer: str, forwarded_for: list[str], trusted: list[IPNetwork]) -> str:
@@ -102,7 +114,7 @@ class BaseHandler(RequestContextHandler):
     def initialize(self, services: Services) -> None:
         self.services = services
         self.db = services.db
-        self.token_claims = None
+        self.token_claims: TokenClaims | None = None
         self.idempotency_key: str | None = None
         # CORS and X-RateLimit-* headers of this request: re-applied on the error path, since
         # send_error clears headers.
@@ -125,7 +137,7 @@ class BaseHandler(RequestContextHandler):
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Request-ID", self.request_id)
 
-    async def options(self, *args) -> None:
+    async def options(self, *args: str) -> None:
         """CORS preflight: answered only for configured origins, without authentication; for
         anyone else a 403 saying why, which a browser's console shows."""
         if "Access-Control-Allow-Origin" not in self._headers:
@@ -172,13 +184,15 @@ class BaseHandler(RequestContextHandler):
         declared = self.request.headers.get("Content-Length", "0")
         if not declared.isdigit() or int(declared) > limit:
             raise PayloadTooLarge()
-        # A chunked body past the limit is cut off by Tornado itself (a bare 400).
-        self.request.connection.set_max_body_size(limit)
+        # A chunked body past the limit is cut off by Tornado itself (a bare 400). The method is
+        # HTTP1Connection's, which Tornado's docs tell stream_request_body handlers to call;
+        # request.connection is typed as the abstract, optional HTTPConnection.
+        self.request.connection.set_max_body_size(limit)  # type: ignore[union-attr]
 
     def data_received(self, chunk: bytes) -> None:
         self._body_chunks.append(chunk)
 
-    def _decode_bearer_token(self):
+    def _decode_bearer_token(self) -> TokenClaims:
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer":
@@ -231,7 +245,7 @@ class BaseHandler(RequestContextHandler):
     @property
     def client_address(self) -> str:
         return client_address(
-            self.request.remote_ip,
+            self.request.remote_ip or "",  # always set for a request from a socket
             self.request.headers.get_list("X-Forwarded-For"),
             self.services.trusted_proxies,
         )
@@ -258,14 +272,14 @@ class BaseHandler(RequestContextHandler):
         return Form(self.json_body())
 
     @staticmethod
-    def page(form: Form) -> dict:
+    def page(form: Form) -> Page:
         """The list cursor every list endpoint takes: `limit` (1..200, default 50) and
         `before_id` (only rows with a smaller id); passed to list_ queries as keywords."""
         limit = form.integer("limit", required=False, min_value=1, max_value=PAGE_MAX)
         before_id = form.object_id("before_id", required=False)
         return {"limit": limit or PAGE_DEFAULT, "before_id": before_id}
 
-    def write_page(self, rows: list[dict], page: dict) -> None:
+    def write_page(self, rows: list[dict], page: Page) -> None:
         """A list page, still a plain JSON array; when it is full, a Link header names the next
         page (the same query with before_id set to the last row's id)."""
         if rows and len(rows) == page["limit"]:
@@ -298,9 +312,9 @@ class BaseHandler(RequestContextHandler):
 
     async def answer(
         self,
-        action: Callable[[idempotency.Idempotency | None], Awaitable[Any]],
+        action: Callable[[idempotency.Idempotency | None], Awaitable[_Result]],
         status: int = 200,
-        payload: Callable[[Any], Any] = lambda result: result,
+        payload: Callable[[_Result], Any] = lambda result: result,
     ) -> None:
         """Run `action(key)`, an action called with this request's Idempotency-Key (or None),
         and answer `status` with payload(its result). With a key, the action's transaction
@@ -328,7 +342,7 @@ class BaseHandler(RequestContextHandler):
         self.finish(answer.body)
 
     # ------------------------------------------------------------------ errors
-    def write_error(self, status_code: int, **kwargs) -> None:
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         for name, value in self._sticky_headers.items():
             self.set_header(name, value)
@@ -361,7 +375,12 @@ class BaseHandler(RequestContextHandler):
             if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())
         ]
 
-    def log_exception(self, typ, value, tb) -> None:
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         log_failure(self, typ, value, tb)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from expertconnect.actions import credits
+from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db.queries import credits as credits_q
 from expertconnect.errors import NotFound
 from expertconnect.handlers.base import BaseHandler
@@ -51,15 +52,15 @@ class PurchaseHandler(BaseHandler):
             )
         form.validate()
 
-        async def purchase(idempotency):
+        async def purchase(idempotency: Idempotency | None) -> dict:
             # Inside the quota: a replayed purchase, which buys nothing, gives its unit back.
             with self.quota(self.services.limiters.purchase, self.user_id):
                 return await credits.purchase(
                     self.services,
                     self.user_id,
-                    payment_method=payment_method,
-                    amount=amount,
-                    credits=credits_to_purchase,
+                    payment_method=form.valid(payment_method),
+                    amount=form.valid(amount),
+                    credits=form.valid(credits_to_purchase),
                     idempotency=idempotency,
                 )
 
@@ -78,8 +79,8 @@ class TransferHandler(BaseHandler):
             lambda idempotency: credits.pay_for_meeting(
                 self.services,
                 self.user_id,
-                meeting_id=meeting_id,
-                amount=amount,
+                meeting_id=form.valid(meeting_id),
+                amount=form.valid(amount),
                 idempotency=idempotency,
             ),
             payload=lambda new_balance: {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zoneinfo
+from typing import TypedDict
 
 from expertconnect import slots
 from expertconnect.db.queries import experts as experts_q
@@ -37,11 +38,17 @@ def _rating(form: Form, field: str) -> float | None:
     return number
 
 
+class _Filters(TypedDict):
+    category_id: int | None
+    min_rating: float | None
+    available_at: dt.datetime | None
+
+
 class ExpertsHandler(BaseHandler):
     async def get(self) -> None:
         form = self.query_form()
         text = form.string("q", required=False, max_length=SEARCH_MAX)
-        filters = {
+        filters: _Filters = {
             "category_id": form.object_id("category", required=False),
             "min_rating": _rating(form, "min_rating"),
             "available_at": form.timestamp("available_at", required=False),
@@ -92,6 +99,7 @@ class FreeSlotsHandler(BaseHandler):
                 f"The window may span at most {WINDOW_MAX.days} days.",
             )
         form.validate()
+        start, end = form.valid(start), form.valid(end)
         schedule = await experts_q.get_schedule(
             self.db, user_id, start, end, viewer_id=self.user_id
         )

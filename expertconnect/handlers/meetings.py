@@ -62,12 +62,12 @@ class MeetingListHandler(BaseHandler):
             lambda idempotency: meetings.book(
                 self.services,
                 requester_id=self.user_id,
-                expert_id=expert_id,
-                category_id=category_id,
-                title=title,
-                description=description,
-                scheduled_start=start,
-                scheduled_end=end,
+                expert_id=form.valid(expert_id),
+                category_id=form.valid(category_id),
+                title=form.valid(title),
+                description=form.valid(description),
+                scheduled_start=form.valid(start),
+                scheduled_end=form.valid(end),
                 idempotency=idempotency,
             ),
             status=201,
@@ -97,7 +97,7 @@ class MeetingStatusHandler(BaseHandler):
                 self.services,
                 meeting_id=meeting_id,
                 user_id=self.user_id,
-                new_status=status,
+                new_status=form.valid(status),
                 idempotency=idempotency,
             )
         )
@@ -118,11 +118,11 @@ class ReviewListHandler(BaseHandler):
         await self.answer(
             lambda idempotency: meetings.review(
                 self.services,
-                meeting_id=meeting_id,
+                meeting_id=form.valid(meeting_id),
                 reviewer_id=self.user_id,
-                reviewee_id=reviewee_id,
-                rating=rating,
-                review_text=review_text,
+                reviewee_id=form.valid(reviewee_id),
+                rating=form.valid(rating),
+                review_text=form.valid(review_text),
                 idempotency=idempotency,
             ),
             status=201,

@@ -41,8 +41,8 @@ class MessagesHandler(BaseHandler):
             lambda idempotency: messages_actions.send_message(
                 self.services,
                 self.user_id,
-                receiver_id,
-                content,
+                form.valid(receiver_id),
+                form.valid(content),
                 client_msg_id=client_msg_id,
                 idempotency=idempotency,
             ),
@@ -56,7 +56,9 @@ class MessagesMarkReadHandler(BaseHandler):
         form = self.form()
         with_user = form.object_id("with_user")
         form.validate()
-        marked = await messages_actions.mark_read(self.services, self.user_id, with_user)
+        marked = await messages_actions.mark_read(
+            self.services, self.user_id, form.valid(with_user)
+        )
         self.write_json({"success": True, "marked_read": marked})
 
 
@@ -100,7 +102,9 @@ class NotificationHandler(BaseHandler):
         form = self.form()
         is_read = form.boolean("is_read")
         form.validate()
-        updated = await notifications_q.update_read(self.db, self.user_id, notification_id, is_read)
+        updated = await notifications_q.update_read(
+            self.db, self.user_id, notification_id, form.valid(is_read)
+        )
         if updated is None:
             raise NotFound(NOTIFICATION_NOT_FOUND)
         self.write_json(updated)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import TypedDict
+
 import asyncpg
 
+from expertconnect.actions.errors import CallerGone
 from expertconnect.db.queries import availability as availability_q
 from expertconnect.db.queries import skills as skills_q
 from expertconnect.db.queries import users as users_q
@@ -50,11 +54,13 @@ class UserSkillsHandler(_OwnedListHandler):
             skill = await skills_q.insert_user_skill(
                 self.db,
                 self.user_id,
-                category_id=category_id,
-                skill_name=skill_name,
-                proficiency_level=level,
+                category_id=form.valid(category_id),
+                skill_name=form.valid(skill_name),
+                proficiency_level=form.valid(level),
             )
         except asyncpg.ForeignKeyViolationError as exc:
+            if exc.constraint_name == "user_skills_user_id_fkey":
+                raise CallerGone() from None
             if exc.constraint_name != "user_skills_category_id_fkey":
                 raise
             raise ValidationError.single(
@@ -78,6 +84,12 @@ class UserSkillHandler(BaseHandler):
         self.finish()
 
 
+class _Window(TypedDict):
+    day_of_week: int
+    start_time: dt.time
+    end_time: dt.time
+
+
 class UserAvailabilityHandler(_OwnedListHandler):
     async def get(self) -> None:
         # The whole week in day/time order: a schedule, not a feed, so no id cursor.
@@ -92,9 +104,17 @@ class UserAvailabilityHandler(_OwnedListHandler):
         if start is not None and end is not None:
             form.check(end > start, "end_time", "End time must be after start time.")
         form.validate()
-        window_args = {"day_of_week": day, "start_time": start, "end_time": end}
+        window_args: _Window = {
+            "day_of_week": form.valid(day),
+            "start_time": form.valid(start),
+            "end_time": form.valid(end),
+        }
         try:
             window = await availability_q.insert_window(self.db, self.user_id, **window_args)
+        except asyncpg.ForeignKeyViolationError as exc:
+            if exc.constraint_name != "user_availability_user_id_fkey":
+                raise
+            raise CallerGone() from None
         except asyncpg.ExclusionViolationError as exc:
             if exc.constraint_name != "user_availability_no_overlap_excl":
                 raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from typing import TypedDict
 
 import asyncpg
 
@@ -120,11 +121,11 @@ class RegisterHandler(BaseHandler):
         with self.quota(self.services.limiters.registration, self.client_address):
             payload = await accounts.register(
                 self.services,
-                username=username,
-                email=email,
-                password=password,
-                first_name=first_name,
-                last_name=last_name,
+                username=form.valid(username),
+                email=form.valid(email),
+                password=form.valid(password),
+                first_name=form.valid(first_name),
+                last_name=form.valid(last_name),
             )
         self.write_json(payload, status=201)
 
@@ -138,6 +139,7 @@ class LoginHandler(BaseHandler):
         username = form.string("username", max_length=254)
         password = _password(form)
         form.validate()
+        username, password = form.valid(username), form.valid(password)
         # Failed logins also count per target username, so that many addresses cannot
         # brute-force one account; a locked-out attempt costs no bcrypt. A failure is reserved
         # before the password check and given back when the login succeeds (or never reached
@@ -157,8 +159,18 @@ class LoginHandler(BaseHandler):
 
 class LogoutHandler(BaseHandler):
     async def post(self) -> None:
+        assert self.token_claims is not None  # authenticated in prepare()
         await accounts.logout(self.services, self.token_claims)
         self.write_json({"success": True, "message": "Logged out successfully"})
+
+
+class _ProfileChanges(TypedDict):
+    first_name: str | None
+    last_name: str | None
+    bio: str | None
+    profile_picture: str | None
+    timezone: str | None
+    credits_per_hour: int | None
 
 
 class MeHandler(BaseHandler):
@@ -168,7 +180,7 @@ class MeHandler(BaseHandler):
     async def put(self) -> None:
         # Only these six are the user's to set; id, username, email and the rest are ignored.
         form = self.form()
-        fields = {
+        fields: _ProfileChanges = {
             "first_name": form.string(
                 "first_name", required=False, max_length=NAME_MAX, allow_blank=True
             ),

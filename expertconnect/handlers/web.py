@@ -5,6 +5,8 @@ with a Content-Security-Policy that lets a page load and connect only to this se
 from __future__ import annotations
 
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import tornado.web
 
@@ -44,6 +46,9 @@ def content_security_policy(host: str) -> str:
 class StaticHandler(tornado.web.StaticFileHandler):
     """Files under expertconnect/static/; GET and HEAD only, no token, no rate limit."""
 
+    # Tornado calls initialize() with the route's arguments, so each handler names its own
+    # (RequestHandler declares it Callable[..., None]); StaticFileHandler's are path and
+    # default_filename, which the route does not give.
     def initialize(self, services: Services) -> None:  # type: ignore[override]
         super().initialize(path=str(STATIC_DIR))
 
@@ -57,7 +62,7 @@ class StaticHandler(tornado.web.StaticFileHandler):
             "Cache-Control", IMMUTABLE if path.startswith(VENDOR_PREFIX) else REVALIDATE
         )
 
-    def write_error(self, status_code: int, **kwargs) -> None:
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
         # Like the API: a JSON error, never Tornado's HTML page.
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
@@ -67,7 +72,12 @@ class StaticHandler(tornado.web.StaticFileHandler):
             self.set_header("Allow", "GET, HEAD")
         self.finish(wire.dumps(body))
 
-    def log_exception(self, typ, value, tb) -> None:
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         log_failure(self, typ, value, tb)
 
 

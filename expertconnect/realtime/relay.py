@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from expertconnect.db import channels
+from expertconnect.db import Database, channels
 from expertconnect.db.listener import Listener, Subscription
 from expertconnect.db.queries import events as events_q
 from expertconnect.realtime.events import Event
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class PostgresRelay:
-    def __init__(self, listener: Listener, db, hub: Hub):
+    def __init__(self, listener: Listener, db: Database, hub: Hub[Event]):
         self.db = db
         self.hub = hub
         self.origin = uuid.uuid4().hex[:12]

@@ -9,6 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
+from collections.abc import Awaitable
+from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 import tornado.iostream
@@ -18,11 +22,17 @@ import tornado.websocket
 from expertconnect import wire
 from expertconnect.actions import messages as messages_actions
 from expertconnect.actions.errors import ActionError
-from expertconnect.auth import InvalidToken
+from expertconnect.auth import InvalidToken, TokenClaims
 from expertconnect.db import DatabaseUnavailable
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries import users as users_q
-from expertconnect.errors import NO_CREDENTIALS, ApiError, ValidationError, as_api_error
+from expertconnect.errors import (
+    NO_CREDENTIALS,
+    ApiError,
+    TooManyRequests,
+    ValidationError,
+    as_api_error,
+)
 from expertconnect.ids import parse_id
 from expertconnect.observability import RequestContextHandler, log_failure
 from expertconnect.realtime import events
@@ -48,13 +58,13 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
     def initialize(self, services: Services) -> None:
         self.services = services
         self.user_id: int | None = None
-        self.claims = None
+        self.claims: TokenClaims | None = None
         self.peer_id: int | None = None
         # Made in open(), once last_event_id is known.
         self.sequencer: Sequencer | None = None
-        self._expiry_timer = None
+        self._expiry_timer: asyncio.TimerHandle | None = None
         # A catch-up started by a live event; kept so the task is not garbage-collected.
-        self._catch_up_task: asyncio.Task | None = None
+        self._catch_up_task: asyncio.Task[None] | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ handshake
@@ -75,7 +85,7 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         self.set_status(status)
         self.finish({"error": message})
 
-    def finish(self, chunk=None):
+    def finish(self, chunk: str | bytes | dict | None = None) -> asyncio.Future[None]:
         """Tornado refuses some handshakes itself (no Upgrade header, a foreign Origin, an
         unknown protocol version) with a plain-text body: send those as the API's JSON error."""
         if self.get_status() >= 400 and not isinstance(chunk, dict):
@@ -85,14 +95,19 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             chunk = wire.dumps(chunk)
         return super().finish(chunk)
 
-    def write_error(self, status_code: int, **kwargs) -> None:
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = "Internal server error" if status_code >= 500 else self._reason
         if isinstance(exc, tornado.web.HTTPError) and status_code < 500 and exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message
         self.finish({"error": message})
 
-    def log_exception(self, typ, value, tb) -> None:
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         log_failure(self, typ, value, tb)
 
     def _query_text(self, name: str) -> str | None:
@@ -106,7 +121,7 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         except UnicodeDecodeError:
             return None
 
-    async def get(self, *args, **kwargs) -> None:
+    async def get(self, *args: Any, **kwargs: Any) -> None:
         token = (self._query_text("token") or "").strip()
         if not token:
             return self._refuse(401, NO_CREDENTIALS)  # REST's answer to a missing token
@@ -114,6 +129,15 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             claims = self.services.tokens.decode(token)
         except InvalidToken:
             return self._refuse(401, "Invalid or expired token")
+        # A handshake is a request like any REST call: it draws from the user's bucket
+        # (checked where REST checks it, after the token and before the user lookup).
+        decision = self.services.limiters.default.hit(claims.user_id)
+        for name, value in decision.headers().items():
+            self.set_header(name, value)
+        if not decision.allowed:
+            self.services.metrics.rate_limited.labels("default").inc()
+            refusal = TooManyRequests(decision.headers())
+            return self._refuse(refusal.status, refusal.message)
         try:
             user = await self.services.auth_cache.user_for_token(claims.user_id, claims.jti)
             if user is None:
@@ -129,24 +153,46 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             return self._refuse(400, "last_event_id must be a non-negative integer")
         await super().get(*args, **kwargs)
 
-    async def prepare_socket(self, *args) -> None:
+    async def prepare_socket(self, *args: str) -> None:
         """Subclass lookups before the upgrade (they may raise ApiError or
         DatabaseUnavailable)."""
 
-    def get_compression_options(self):
+    def get_compression_options(self) -> dict[str, Any] | None:
         return None
 
     # ------------------------------------------------------------------ lifecycle
-    async def open(self, *args) -> None:
-        self.ws_connection.stream.max_write_buffer_size = (
-            self.services.config.realtime.max_buffered_bytes
-        )
+    async def open(self, *args: str) -> None:
+        # Authenticated in get() and upgraded: the hub knows sockets by user and token.
+        assert self.user_id is not None and self.claims is not None
+        connection = self.ws_connection
+        assert connection is not None and connection.stream is not None
+        connection.stream.max_write_buffer_size = self.services.config.realtime.max_buffered_bytes
         self.sequencer = Sequencer(
             self._resume_from,
             lambda event: self.wants(event.event_type, event.peer_id),
             count=self._count_frame,
         )
         self.services.hub.add(self.user_id, self)
+        # The token was found unrevoked in get(), but the handshake may have awaited since
+        # (the user's row, a chat's receiver), and a logout sweeps only the sockets already in
+        # the hub. So it is checked again now that this socket is in the hub; with logout in
+        # this process (revocation committed, then auth_cache.token_revoked() and
+        # hub.close_token() with no await between them) either:
+        # - token_revoked() ran before this check: the check sees it and closes the socket; or
+        # - it runs after: so does close_token(), which finds this socket in the hub.
+        # With logout in another process (realtime.backend: postgres), that process commits
+        # the revocation, whose trigger NOTIFYs it on the AUTH channel, and then NOTIFYs the
+        # logout on CONTROL; this process hears both in commit order. The check answers from
+        # the auth cache without awaiting while the cache hears every change: the AUTH
+        # notification arrived before it (closed here) or after it, and then so does CONTROL,
+        # whose close_token() finds this socket. Not hearing (LISTEN down, or cache off), the
+        # check reads the database: a revocation committed before that read is seen; one
+        # committed after is followed by a CONTROL notification (or, if LISTEN is down then,
+        # by the relay closing every socket with 1012 when it is back, and the reconnect is
+        # refused), which finds this socket in the hub.
+        if not await self.services.auth_cache.still_valid(self.user_id, self.claims.jti):
+            self.close(CLOSE_UNAUTHORIZED, "Logged out")
+            return
         remaining = self.claims.expires_at - time.time()
         self._expiry_timer = asyncio.get_running_loop().call_later(
             max(0.0, remaining), self.close, CLOSE_UNAUTHORIZED, "Token expired"
@@ -163,7 +209,7 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             self.services.hub.remove(self.user_id, self)
 
     @property
-    def token_jti(self):
+    def token_jti(self) -> uuid.UUID | None:
         return self.claims.jti if self.claims else None
 
     # ------------------------------------------------------------------ delivery
@@ -199,8 +245,11 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         except tornado.iostream.StreamBufferFullError:
             log.info("closing slow socket of user %s: send buffer full", self.user_id)
             # Lift the cap for the few bytes of the close frame; Tornado aborts the connection
-            # if the client does not answer the close in time.
-            self.ws_connection.stream.max_write_buffer_size = None
+            # if the client does not answer the close in time. (write_message raised: the
+            # socket is upgraded.)
+            connection = self.ws_connection
+            assert connection is not None and connection.stream is not None
+            connection.stream.max_write_buffer_size = None
             self.close(CLOSE_TOO_SLOW, "Too slow: send buffer full")
         except tornado.websocket.WebSocketClosedError:
             pass
@@ -210,7 +259,7 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
     async def _catch_up(self) -> None:
         """Do the reads of the event log the sequencer asks for, sending the frames it answers,
         until it is live again."""
-        assert self.sequencer is not None
+        assert self.sequencer is not None and self.user_id is not None
         types = list(self.event_types)
         try:
             while (read := self.sequencer.next_read()) is not None:
@@ -229,8 +278,9 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
             self.close(1011, "Database unavailable")
 
     # ------------------------------------------------------------------ inbound
-    def on_message(self, message) -> None:
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         self._send(events.error_frame("This socket does not accept messages"))
+        return None  # handled at once (ChatSocket's is a coroutine)
 
 
 class UserStreamSocket(EventSocket):
@@ -250,12 +300,13 @@ class ChatSocket(EventSocket):
 
     event_types = (events.MESSAGE_RECEIVE, events.MESSAGE_READ)
 
-    async def prepare_socket(self, receiver_id: str) -> None:
+    async def prepare_socket(self, *args: str) -> None:
+        (receiver_id,) = args  # the route's one group
         peer_id = parse_id(receiver_id)
         if peer_id is not None and await users_q.exists_user(self.services.db, peer_id):
             self.peer_id = peer_id
 
-    async def open(self, *args) -> None:
+    async def open(self, *args: str) -> None:
         if self.peer_id is None:
             self.close(CLOSE_NOT_FOUND, "Receiver not found")
             return
@@ -264,7 +315,12 @@ class ChatSocket(EventSocket):
     def wants(self, event_type: str, peer_id: int | None) -> bool:
         return event_type in self.event_types and peer_id == self.peer_id
 
-    async def on_message(self, message) -> None:
+    async def on_message(self, message: str | bytes) -> None:
+        if self.user_id is None or self.peer_id is None or self.ws_connection is None:
+            # Closed by the server: open() found no receiver, or a logout or an expired token
+            # closed it. Tornado still hands over the frames the client sent before it
+            # answered the close; there is no one to send them for.
+            return
         try:
             frame = wire.loads(
                 message.encode("utf-8", "surrogatepass") if isinstance(message, str) else message
@@ -295,7 +351,11 @@ class ChatSocket(EventSocket):
         try:
             form.validate()
             sent = await messages_actions.send_message(
-                self.services, self.user_id, self.peer_id, content, client_msg_id=client_msg_id
+                self.services,
+                self.user_id,
+                self.peer_id,
+                form.valid(content),
+                client_msg_id=client_msg_id,
             )
             if sent.repeated:
                 # A retry: nothing was stored; this socket gets the original's frame again.
@@ -307,7 +367,10 @@ class ChatSocket(EventSocket):
                 )
         except (ApiError, ActionError, DatabaseUnavailable) as exc:
             answer = as_api_error(exc)
-            if isinstance(answer, ValidationError):
+            if answer.status == 401:
+                # The user was deleted while the socket was open: it authenticates no more.
+                self.close(CLOSE_UNAUTHORIZED, answer.message)
+            elif isinstance(answer, ValidationError):
                 problems = "; ".join(
                     f"{field}: {msg}" for field, msgs in answer.errors.items() for msg in msgs
                 )

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from expertconnect.db import Executor, Row, exactly_one
+
 _WINDOW_COLUMNS = "id, user_id AS user, day_of_week, start_time, end_time"
 
 
-async def list_windows(conn, user_id: int) -> list[dict]:
+async def list_windows(conn: Executor, user_id: int) -> list[Row]:
     """A user's week, Sunday first; served by the gist index of
     user_availability_no_overlap_excl."""
     rows = await conn.fetch(
@@ -22,8 +24,8 @@ async def list_windows(conn, user_id: int) -> list[dict]:
 
 
 async def insert_window(
-    conn, user_id: int, *, day_of_week: int, start_time: dt.time, end_time: dt.time
-) -> dict:
+    conn: Executor, user_id: int, *, day_of_week: int, start_time: dt.time, end_time: dt.time
+) -> Row:
     """Raises ExclusionViolationError (user_availability_no_overlap_excl) on an overlap."""
     row = await conn.fetchrow(
         f"""INSERT INTO user_availability (user_id, day_of_week, start_time, end_time)
@@ -34,12 +36,12 @@ async def insert_window(
         start_time,
         end_time,
     )
-    return dict(row)
+    return exactly_one(row)
 
 
 async def get_overlapping_window(
-    conn, user_id: int, *, day_of_week: int, start_time: dt.time, end_time: dt.time
-) -> dict | None:
+    conn: Executor, user_id: int, *, day_of_week: int, start_time: dt.time, end_time: dt.time
+) -> Row | None:
     """The earliest window of the user that overlaps the given one (to name it in an error)."""
     row = await conn.fetchrow(
         f"""SELECT {_WINDOW_COLUMNS} FROM user_availability
@@ -55,7 +57,7 @@ async def get_overlapping_window(
     return dict(row) if row else None
 
 
-async def delete_window(conn, window_id: int, user_id: int) -> bool:
+async def delete_window(conn: Executor, window_id: int, user_id: int) -> bool:
     """Delete the window if `user_id` owns it; False if there is no such window of theirs."""
     deleted = await conn.fetchval(
         "DELETE FROM user_availability WHERE id = $1 AND user_id = $2 RETURNING id",

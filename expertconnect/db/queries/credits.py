@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from expertconnect.db import Executor, Row, exactly_one
 from expertconnect.db.queries import NO_CURSOR
 
 # The largest balance an `integer` column holds: a credit that would pass it is refused.
@@ -16,24 +17,24 @@ _PAYMENT_COLUMNS = (
 )
 
 
-async def insert_account(conn, user_id: int, balance: int) -> dict:
+async def insert_account(conn: Executor, user_id: int, balance: int) -> Row:
     row = await conn.fetchrow(
         f"""INSERT INTO credit_accounts (user_id, balance) VALUES ($1, $2)
             RETURNING {_ACCOUNT_COLUMNS}""",
         user_id,
         balance,
     )
-    return dict(row)
+    return exactly_one(row)
 
 
-async def get_account(conn, user_id: int) -> dict | None:
+async def get_account(conn: Executor, user_id: int) -> Row | None:
     row = await conn.fetchrow(
         f"SELECT {_ACCOUNT_COLUMNS} FROM credit_accounts WHERE user_id = $1", user_id
     )
     return dict(row) if row else None
 
 
-async def get_balance(conn, user_id: int) -> dict | None:
+async def get_balance(conn: Executor, user_id: int) -> Row | None:
     """The account with `held`, the credits the user paid that wait on meetings, and
     `incoming`, the credits held for the user as an expert (the partial indexes
     meetings_requester_held_idx and meetings_expert_held_idx)."""
@@ -49,7 +50,7 @@ async def get_balance(conn, user_id: int) -> dict | None:
     return dict(row) if row else None
 
 
-async def lock_accounts(conn, user_ids: list[int]) -> list[dict]:
+async def lock_accounts(conn: Executor, user_ids: list[int]) -> list[Row]:
     """Row-lock the accounts of `user_ids` in ascending user_id order (LockRows runs above the
     Sort), so two transfers between the same pair, in either direction, cannot deadlock."""
     rows = await conn.fetch(
@@ -62,7 +63,7 @@ async def lock_accounts(conn, user_ids: list[int]) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-async def update_debit(conn, user_id: int, amount: int) -> int | None:
+async def update_debit(conn: Executor, user_id: int, amount: int) -> int | None:
     """Take `amount` from the balance; None (and nothing changed) if it is not there."""
     return await conn.fetchval(
         """UPDATE credit_accounts SET balance = balance - $2, updated_at = now()
@@ -73,7 +74,7 @@ async def update_debit(conn, user_id: int, amount: int) -> int | None:
     )
 
 
-async def update_credit(conn, user_id: int, amount: int) -> int | None:
+async def update_credit(conn: Executor, user_id: int, amount: int) -> int | None:
     """Add `amount` to the balance; None (and nothing changed) if the balance cannot hold it."""
     return await conn.fetchval(
         """UPDATE credit_accounts SET balance = balance + $2, updated_at = now()
@@ -86,14 +87,14 @@ async def update_credit(conn, user_id: int, amount: int) -> int | None:
 
 
 async def insert_transaction(
-    conn,
+    conn: Executor,
     *,
     user_id: int,
     transaction_type: str,
     amount: int,
     description: str,
     related_meeting_id: int | None = None,
-) -> dict:
+) -> Row:
     row = await conn.fetchrow(
         """WITH t AS (
                INSERT INTO credit_transactions
@@ -109,12 +110,12 @@ async def insert_transaction(
         description,
         related_meeting_id,
     )
-    return dict(row)
+    return exactly_one(row)
 
 
 async def list_transactions(
-    conn, user_id: int, *, limit: int, before_id: int | None = None
-) -> list[dict]:
+    conn: Executor, user_id: int, *, limit: int, before_id: int | None = None
+) -> list[Row]:
     """One user's ledger, newest first (credit_transactions_user_id_id_idx)."""
     rows = await conn.fetch(
         """SELECT t.id, t.user_id AS user, u.username, t.transaction_type, t.amount,
@@ -131,8 +132,8 @@ async def list_transactions(
 
 
 async def insert_payment(
-    conn, *, user_id: int, payment_method: str, amount: Decimal, credits: int
-) -> dict:
+    conn: Executor, *, user_id: int, payment_method: str, amount: Decimal, credits: int
+) -> Row:
     """A completed (simulated) payment. Its transaction_id, sim_{id}_{credits}_{whole dollars},
     names the row's own id, so the id is drawn from the identity sequence first."""
     row = await conn.fetchrow(
@@ -149,10 +150,10 @@ async def insert_payment(
         amount,
         credits,
     )
-    return dict(row)
+    return exactly_one(row)
 
 
-async def get_meeting_for_payment(conn, meeting_id: int, user_id: int) -> dict | None:
+async def get_meeting_for_payment(conn: Executor, meeting_id: int, user_id: int) -> Row | None:
     """The meeting if `user_id` takes part in it, row-locked until the paying transaction ends:
     its status cannot change (e.g. to cancelled, refunding what is held) and payments to it
     take turns, each judged against the price on what the previous one left."""
@@ -168,7 +169,9 @@ async def get_meeting_for_payment(conn, meeting_id: int, user_id: int) -> dict |
     return dict(row) if row else None
 
 
-async def update_meeting_paid(conn, meeting_id: int, amount: int, payment_status: str) -> None:
+async def update_meeting_paid(
+    conn: Executor, meeting_id: int, amount: int, payment_status: str
+) -> None:
     """Count a payment of `amount` on the meeting, now `payment_status` (held or released)."""
     await conn.execute(
         """UPDATE meetings SET paid_credits = paid_credits + $2, payment_status = $3

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from expertconnect.db import channels
+import datetime as dt
+from typing import TypedDict
+
+from expertconnect.db import Executor, Row, channels
 
 
 async def insert_events(
-    conn,
+    conn: Executor,
     user_ids: list[int],
     event_types: list[str],
     peer_ids: list[int | None],
@@ -53,15 +56,26 @@ async def insert_events(
     return [r["seq"] for r in rows]
 
 
-async def notify_control(conn, payload: str) -> None:
+async def notify_control(conn: Executor, payload: str) -> None:
     """A command for every server process (a payload encoded by channels, e.g. close the
     sockets of a revoked token)."""
     await conn.execute("SELECT pg_notify($1, $2)", channels.CONTROL, payload)
 
 
+class EventPage(TypedDict):
+    head: int
+    purged_through: int
+    events: list[Row]
+
+
 async def list_events_after(
-    conn, user_id: int, after_seq: int, event_types: list[str], peer_id: int | None, limit: int
-) -> dict:
+    conn: Executor,
+    user_id: int,
+    after_seq: int,
+    event_types: list[str],
+    peer_id: int | None,
+    limit: int,
+) -> EventPage:
     """One consistent read for replay: the user's committed head (last seq), the seq through
     which events were purged, and up to `limit` events after `after_seq` of the given types
     (and peer, for a chat socket), in order. {"head", "purged_through", "events": [row]}, each
@@ -95,7 +109,7 @@ async def list_events_after(
     }
 
 
-async def list_events_by_seq(conn, user_id: int, seqs: list[int]) -> list[dict]:
+async def list_events_by_seq(conn: Executor, user_id: int, seqs: list[int]) -> list[Row]:
     """Events of one user by sequence number (a process relaying another's events)."""
     rows = await conn.fetch(
         """SELECT user_id, seq, event_type, peer_id, payload::text AS payload
@@ -106,7 +120,7 @@ async def list_events_by_seq(conn, user_id: int, seqs: list[int]) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-async def delete_events_before(conn, cutoff, batch: int) -> int:
+async def delete_events_before(conn: Executor, cutoff: dt.datetime, batch: int) -> int:
     """Purge up to `batch` events older than `cutoff`, remembering per user the highest seq
     purged (so a replay from before it answers resync_required). Returns rows deleted."""
     return await conn.fetchval(

@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from asyncpg import Record
+
+from expertconnect.db import Executor, Row
 from expertconnect.db.queries import NO_CURSOR
 
 # The public card of a user (never email, never balance); u is a users row. Skills, rating and
@@ -57,14 +60,14 @@ _EXPERT_FILTERS = """
                           AND m.scheduled_start <= $3 AND m.scheduled_end > $3)))"""
 
 
-def _card(row) -> dict:
+def _card(row: Record) -> Row:
     card = dict(row)
     card["skills"] = json.loads(card["skills"])
     return card
 
 
 async def list_experts(
-    conn,
+    conn: Executor,
     *,
     category_id: int | None,
     min_rating: float | None,
@@ -72,7 +75,7 @@ async def list_experts(
     viewer_id: int,
     limit: int,
     before_id: int | None,
-) -> list[dict]:
+) -> list[Row]:
     """Users with at least one skill, newest first: a backward walk of users_pkey. `viewer_id`
     is the searcher (their own pending requests count as taken time)."""
     rows = await conn.fetch(
@@ -95,7 +98,7 @@ async def list_experts(
 
 
 async def search_experts(
-    conn,
+    conn: Executor,
     text: str,
     *,
     category_id: int | None,
@@ -103,7 +106,7 @@ async def search_experts(
     available_at: dt.datetime | None,
     viewer_id: int,
     limit: int,
-) -> list[dict]:
+) -> list[Row]:
     """Users with at least one skill whose search document (skills, names, bio) matches the
     web-search-style query `text`, best match first, then newest. Candidates come from the GIN
     index users_search_document_idx.
@@ -139,7 +142,7 @@ async def search_experts(
     return [_card(r) for r in rows]
 
 
-async def get_public_profile(conn, user_id: int) -> dict | None:
+async def get_public_profile(conn: Executor, user_id: int) -> Row | None:
     """Any user's public card (with or without skills)."""
     row = await conn.fetchrow(
         f"SELECT {_CARD_COLUMNS} FROM users u {_CARD_JOINS} WHERE u.id = $1", user_id
@@ -147,7 +150,7 @@ async def get_public_profile(conn, user_id: int) -> dict | None:
     return _card(row) if row else None
 
 
-async def list_reviews_received(conn, user_id: int, *, limit: int) -> list[dict]:
+async def list_reviews_received(conn: Executor, user_id: int, *, limit: int) -> list[Row]:
     """Reviews of the user, newest first, through reviews_reviewee_id_id_idx."""
     rows = await conn.fetch(
         """SELECT r.id, r.meeting_id, r.reviewer_id, user_display_name(w) AS reviewer_name,
@@ -163,8 +166,8 @@ async def list_reviews_received(conn, user_id: int, *, limit: int) -> list[dict]
 
 
 async def get_schedule(
-    conn, user_id: int, start: dt.datetime, end: dt.datetime, *, viewer_id: int
-) -> dict | None:
+    conn: Executor, user_id: int, start: dt.datetime, end: dt.datetime, *, viewer_id: int
+) -> Row | None:
     """What free slots are made of, in one round trip: the user's time zone, weekly hours
     [(day_of_week, start_time, end_time)] and the busy [(start, end)] that overlap [start, end).
     None if there is no such user.

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+from expertconnect.db import Executor, Row, exactly_one
 
-async def get_claimed_key(conn, user_id: int, key: str) -> dict:
+
+async def get_claimed_key(conn: Executor, user_id: int, key: str) -> Row:
     """Lock the user's key for this transaction, without waiting, and read its stored answer:
     {"locked", "request_hash", "status", "body"}; the last three are None when nothing is
     stored, and all of them when not locked (another transaction holds the key). See
     claim_idempotency_key in 0010_idempotency_keys.sql for why this is a function."""
     row = await conn.fetchrow("SELECT * FROM claim_idempotency_key($1, $2)", user_id, key)
-    return dict(row)
+    return exactly_one(row)
 
 
 async def insert_answer(
-    conn, user_id: int, key: str, request_hash: bytes, status: int, body: str
+    conn: Executor, user_id: int, key: str, request_hash: bytes, status: int, body: str
 ) -> None:
     """Store the answer of the work this transaction did under the key (which it holds)."""
     await conn.execute(
@@ -29,7 +31,7 @@ async def insert_answer(
     )
 
 
-async def delete_answers_before(conn, cutoff: dt.datetime, batch: int) -> int:
+async def delete_answers_before(conn: Executor, cutoff: dt.datetime, batch: int) -> int:
     """Prune up to `batch` answers stored before `cutoff`, oldest first; returns how many.
     SKIP LOCKED: processes sweeping at once take different rows."""
     return await conn.fetchval(

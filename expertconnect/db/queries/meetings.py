@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from expertconnect.db import Executor, Row, exactly_one
 from expertconnect.db.queries import NO_CURSOR
 
 # The spec's meeting fields and the price; `m` is meetings, `r` the requester, `e` the expert,
@@ -19,7 +20,7 @@ _MEETING_JOINS = """JOIN users r ON r.id = m.requester_id
 
 
 async def insert_meeting(
-    conn,
+    conn: Executor,
     *,
     title: str,
     description: str,
@@ -28,7 +29,7 @@ async def insert_meeting(
     category_id: int,
     scheduled_start: dt.datetime,
     scheduled_end: dt.datetime,
-) -> dict:
+) -> Row:
     """The meeting, priced at the expert's credits_per_hour x its duration in hours, rounded up
     (NULL when the expert has no price); the price never changes afterwards."""
     row = await conn.fetchrow(
@@ -50,10 +51,12 @@ async def insert_meeting(
         scheduled_start,
         scheduled_end,
     )
-    return dict(row)
+    return exactly_one(row)
 
 
-async def fits_availability(conn, expert_id: int, start: dt.datetime, end: dt.datetime) -> bool:
+async def fits_availability(
+    conn: Executor, expert_id: int, start: dt.datetime, end: dt.datetime
+) -> bool:
     """True if the expert declared no availability at all, or if one of their availability
     windows on that weekday covers [start, end), both read as wall-clock times in the expert's
     time zone.
@@ -79,7 +82,7 @@ async def fits_availability(conn, expert_id: int, start: dt.datetime, end: dt.da
     )
 
 
-async def get_meeting_for_participant(conn, meeting_id: int, user_id: int) -> dict | None:
+async def get_meeting_for_participant(conn: Executor, meeting_id: int, user_id: int) -> Row | None:
     """The meeting with what was paid for it, if `user_id` is its requester or expert; None for
     everyone else."""
     row = await conn.fetchrow(
@@ -92,7 +95,7 @@ async def get_meeting_for_participant(conn, meeting_id: int, user_id: int) -> di
     return dict(row) if row else None
 
 
-async def get_meeting_for_update(conn, meeting_id: int, user_id: int) -> dict | None:
+async def get_meeting_for_update(conn: Executor, meeting_id: int, user_id: int) -> Row | None:
     """Row-locks the meeting until commit, if `user_id` takes part in it; a concurrent change
     waits here and then reads the committed status."""
     row = await conn.fetchrow(
@@ -107,7 +110,7 @@ async def get_meeting_for_update(conn, meeting_id: int, user_id: int) -> dict | 
     return dict(row) if row else None
 
 
-async def lock_participants(conn, user_ids: list[int]) -> None:
+async def lock_participants(conn: Executor, user_ids: list[int]) -> None:
     """Row-lock the users about to be given a confirmed meeting, in ascending id order, until
     commit. Two confirmations that could overlap share a participant, so they take turns here:
     the second then meets the first's committed row in the exclusion constraint (a clean
@@ -123,7 +126,7 @@ async def lock_participants(conn, user_ids: list[int]) -> None:
     )
 
 
-async def count_open_requests(conn, requester_id: int, *, up_to: int) -> int:
+async def count_open_requests(conn: Executor, requester_id: int, *, up_to: int) -> int:
     """The requester's pending requests, counted no further than `up_to` (the cap: the work
     stays bounded whatever the count), through meetings_requester_pending_idx."""
     return await conn.fetchval(
@@ -137,8 +140,8 @@ async def count_open_requests(conn, requester_id: int, *, up_to: int) -> int:
 
 
 async def update_status(
-    conn, meeting_id: int, *, from_status: str, to_status: str, payment_status: str
-) -> dict | None:
+    conn: Executor, meeting_id: int, *, from_status: str, to_status: str, payment_status: str
+) -> Row | None:
     """Move the meeting from `from_status` to `to_status`, and its payment to `payment_status`
     in the same statement (meetings_payment_status_check); None if it is no longer in
     `from_status` (somebody else changed it first)."""
@@ -154,7 +157,7 @@ async def update_status(
     return dict(row) if row else None
 
 
-async def update_expired_to_cancelled(conn, *, ttl_hours: int, batch: int) -> list[dict]:
+async def update_expired_to_cancelled(conn: Executor, *, ttl_hours: int, batch: int) -> list[Row]:
     """Cancel up to `batch` pending requests that reached their start, or were made more than
     `ttl_hours` ago, and return them with `held`, the credits held for each (now refunded: the
     caller must pay them back in the same transaction). Rows locked by anyone else (a user
@@ -183,7 +186,7 @@ async def update_expired_to_cancelled(conn, *, ttl_hours: int, batch: int) -> li
     return [dict(row) for row in rows]
 
 
-async def update_due_to_completed(conn, *, after_hours: int, batch: int) -> list[dict]:
+async def update_due_to_completed(conn: Executor, *, after_hours: int, batch: int) -> list[Row]:
     """Complete up to `batch` confirmed meetings that ended at least `after_hours` ago and return
     them with `held`, the credits held for each (now released: the caller must pay them to the
     expert in the same transaction). Claimed with SKIP LOCKED, as the expiry: a participant
@@ -210,7 +213,7 @@ async def update_due_to_completed(conn, *, after_hours: int, batch: int) -> list
     return [dict(row) for row in rows]
 
 
-async def update_due_reminders(conn, *, minutes: int, batch: int) -> list[dict]:
+async def update_due_reminders(conn: Executor, *, minutes: int, batch: int) -> list[Row]:
     """Claim up to `batch` confirmed meetings that start within `minutes` and were never
     reminded of: reminded_at is set once, in the transaction that writes the reminders, so each
     meeting is reminded of once whatever the number of processes or restarts. A meeting
@@ -240,8 +243,8 @@ async def update_due_reminders(conn, *, minutes: int, batch: int) -> list[dict]:
 
 
 async def list_meetings_as_requester(
-    conn, user_id: int, *, status: str | None, before_id: int | None, limit: int
-) -> list[dict]:
+    conn: Executor, user_id: int, *, status: str | None, before_id: int | None, limit: int
+) -> list[Row]:
     rows = await conn.fetch(
         f"""SELECT {_MEETING_FIELDS}
             FROM (SELECT * FROM meetings
@@ -258,8 +261,8 @@ async def list_meetings_as_requester(
 
 
 async def list_meetings_as_expert(
-    conn, user_id: int, *, status: str | None, before_id: int | None, limit: int
-) -> list[dict]:
+    conn: Executor, user_id: int, *, status: str | None, before_id: int | None, limit: int
+) -> list[Row]:
     rows = await conn.fetch(
         f"""SELECT {_MEETING_FIELDS}
             FROM (SELECT * FROM meetings
@@ -276,8 +279,8 @@ async def list_meetings_as_expert(
 
 
 async def list_meetings_of_participant(
-    conn, user_id: int, *, status: str | None, before_id: int | None, limit: int
-) -> list[dict]:
+    conn: Executor, user_id: int, *, status: str | None, before_id: int | None, limit: int
+) -> list[Row]:
     rows = await conn.fetch(
         f"""SELECT {_MEETING_FIELDS}
             FROM ((SELECT * FROM meetings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from expertconnect.db import Executor, Row, exactly_one
 from expertconnect.db.queries import NO_CURSOR
 from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS
 
@@ -24,13 +25,13 @@ _MESSAGE_KEYS = (
 
 
 async def insert_message(
-    conn,
+    conn: Executor,
     sender_id: int,
     receiver_id: int,
     content: str,
     notification_title: str,
     client_msg_id: str | None = None,
-) -> tuple[dict, dict]:
+) -> tuple[Row, Row]:
     """The message and the receiver's new_message notification titled `notification_title`,
     in one statement (the hottest write: one round trip fewer); the notification's content
     names the sender, whose display name only SQL knows here. Returns (message,
@@ -59,12 +60,15 @@ async def insert_message(
         notification_title,
         client_msg_id,
     )
-    message = {key: row[key] for key in _MESSAGE_KEYS}
-    notification = {key: row[f"n_{key}"] for key in _NOTIFICATION_KEYS}
+    both = exactly_one(row)
+    message = {key: both[key] for key in _MESSAGE_KEYS}
+    notification = {key: both[f"n_{key}"] for key in _NOTIFICATION_KEYS}
     return message, notification
 
 
-async def get_message_by_client_msg_id(conn, sender_id: int, client_msg_id: str) -> dict | None:
+async def get_message_by_client_msg_id(
+    conn: Executor, sender_id: int, client_msg_id: str
+) -> Row | None:
     """The sender's message with this client_msg_id and the message.receive event it produced
     for the sender: {"message": the spec's fields, "echo_seq", "echo_payload" (JSON text)}, the
     last two None once the event is purged by retention. The event is found by the message's
@@ -94,7 +98,9 @@ async def get_message_by_client_msg_id(conn, sender_id: int, client_msg_id: str)
     }
 
 
-async def list_messages(conn, user_id: int, *, limit: int, before_id: int | None) -> list[dict]:
+async def list_messages(
+    conn: Executor, user_id: int, *, limit: int, before_id: int | None
+) -> list[Row]:
     """Messages sent or received by the user, newest first. Each direction is read from its
     own (user, id DESC) index and limited before the two are merged."""
     rows = await conn.fetch(
@@ -115,8 +121,8 @@ async def list_messages(conn, user_id: int, *, limit: int, before_id: int | None
 
 
 async def list_conversation(
-    conn, user_id: int, other_id: int, *, limit: int, before_id: int | None
-) -> list[dict]:
+    conn: Executor, user_id: int, other_id: int, *, limit: int, before_id: int | None
+) -> list[Row]:
     """Messages between the two users, newest first: both directions through the
     (sender_id, receiver_id, id DESC) index, never an OR that defeats it."""
     rows = await conn.fetch(
@@ -137,7 +143,7 @@ async def list_conversation(
     return [dict(row) for row in rows]
 
 
-async def update_read_from(conn, receiver_id: int, sender_id: int) -> dict:
+async def update_read_from(conn: Executor, receiver_id: int, sender_id: int) -> Row:
     """Mark every unread message from sender to receiver as read.
     Returns {"marked": how many, "up_to_id": the largest id marked, or None}."""
     row = await conn.fetchrow(
@@ -149,10 +155,10 @@ async def update_read_from(conn, receiver_id: int, sender_id: int) -> dict:
         receiver_id,
         sender_id,
     )
-    return dict(row)
+    return exactly_one(row)
 
 
-async def list_conversations(conn, user_id: int, *, limit: int) -> list[dict]:
+async def list_conversations(conn: Executor, user_id: int, *, limit: int) -> list[Row]:
     """One row per person the user has exchanged messages with, most recent exchange first:
     {"user_id", "user_name", "last_message", "unread_count"}.
 

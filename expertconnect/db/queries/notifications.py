@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from expertconnect.db import Executor, Row, exactly_one
 from expertconnect.db.queries import NO_CURSOR
 
 NOTIFICATION_COLUMNS = (
@@ -10,8 +11,14 @@ NOTIFICATION_COLUMNS = (
 
 
 async def insert_notification(
-    conn, *, user_id: int, notification_type: str, title: str, content: str, related_id: int | None
-) -> dict:
+    conn: Executor,
+    *,
+    user_id: int,
+    notification_type: str,
+    title: str,
+    content: str,
+    related_id: int | None,
+) -> Row:
     row = await conn.fetchrow(
         f"""INSERT INTO notifications (user_id, notification_type, title, content, related_id)
             VALUES ($1, $2, $3, $4, $5)
@@ -22,7 +29,7 @@ async def insert_notification(
         content,
         related_id,
     )
-    return dict(row)
+    return exactly_one(row)
 
 
 # Three list functions rather than one with an optional filter: "unread" must be spelled
@@ -30,8 +37,8 @@ async def insert_notification(
 
 
 async def list_notifications(
-    conn, user_id: int, *, limit: int, before_id: int | None
-) -> list[dict]:
+    conn: Executor, user_id: int, *, limit: int, before_id: int | None
+) -> list[Row]:
     rows = await conn.fetch(
         f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3""",
@@ -43,8 +50,8 @@ async def list_notifications(
 
 
 async def list_unread_notifications(
-    conn, user_id: int, *, limit: int, before_id: int | None
-) -> list[dict]:
+    conn: Executor, user_id: int, *, limit: int, before_id: int | None
+) -> list[Row]:
     rows = await conn.fetch(
         f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE user_id = $1 AND NOT is_read AND id < $2 ORDER BY id DESC LIMIT $3""",
@@ -56,8 +63,8 @@ async def list_unread_notifications(
 
 
 async def list_read_notifications(
-    conn, user_id: int, *, limit: int, before_id: int | None
-) -> list[dict]:
+    conn: Executor, user_id: int, *, limit: int, before_id: int | None
+) -> list[Row]:
     rows = await conn.fetch(
         f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE user_id = $1 AND is_read AND id < $2 ORDER BY id DESC LIMIT $3""",
@@ -68,7 +75,7 @@ async def list_read_notifications(
     return [dict(row) for row in rows]
 
 
-async def get_notification(conn, user_id: int, notification_id: int) -> dict | None:
+async def get_notification(conn: Executor, user_id: int, notification_id: int) -> Row | None:
     """The notification, if it belongs to the user."""
     row = await conn.fetchrow(
         f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = $1 AND user_id = $2",
@@ -78,7 +85,9 @@ async def get_notification(conn, user_id: int, notification_id: int) -> dict | N
     return dict(row) if row else None
 
 
-async def update_read(conn, user_id: int, notification_id: int, is_read: bool) -> dict | None:
+async def update_read(
+    conn: Executor, user_id: int, notification_id: int, is_read: bool
+) -> Row | None:
     """Set is_read on the user's own notification; None if it is missing or someone else's."""
     row = await conn.fetchrow(
         """UPDATE notifications SET is_read = $3, updated_at = now()
@@ -91,7 +100,7 @@ async def update_read(conn, user_id: int, notification_id: int, is_read: bool) -
     return dict(row) if row else None
 
 
-async def update_all_read(conn, user_id: int) -> int:
+async def update_all_read(conn: Executor, user_id: int) -> int:
     """Mark every unread notification of the user as read; returns how many."""
     return await conn.fetchval(
         """WITH u AS (
@@ -103,13 +112,13 @@ async def update_all_read(conn, user_id: int) -> int:
     )
 
 
-async def count_unread(conn, user_id: int) -> int:
+async def count_unread(conn: Executor, user_id: int) -> int:
     return await conn.fetchval(
         "SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT is_read", user_id
     )
 
 
-async def update_read_for_conversation(conn, reader_id: int, sender_id: int) -> list[dict]:
+async def update_read_for_conversation(conn: Executor, reader_id: int, sender_id: int) -> list[Row]:
     """Mark read the reader's unread new_message notifications about messages `sender_id` sent
     them (reading a conversation reads its notifications too); returns them, oldest first.
     The reader's unread notifications come from notifications_user_id_unread_idx, each

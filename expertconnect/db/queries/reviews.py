@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from expertconnect.db import Executor, Row, exactly_one
+
 # The spec's review fields after id (and meeting_id); `v` is reviews.
 _REVIEW_FIELDS = """v.reviewer_id, user_display_name(reviewer) AS reviewer_name,
     v.reviewee_id, user_display_name(reviewee) AS reviewee_name,
@@ -11,8 +13,14 @@ _REVIEW_JOINS = """JOIN users reviewer ON reviewer.id = v.reviewer_id
 
 
 async def insert_review(
-    conn, *, meeting_id: int, reviewer_id: int, reviewee_id: int, rating: int, review_text: str
-) -> dict:
+    conn: Executor,
+    *,
+    meeting_id: int,
+    reviewer_id: int,
+    reviewee_id: int,
+    rating: int,
+    review_text: str,
+) -> Row:
     row = await conn.fetchrow(
         f"""WITH v AS (
                 INSERT INTO reviews (meeting_id, reviewer_id, reviewee_id, rating, review_text)
@@ -25,10 +33,10 @@ async def insert_review(
         rating,
         review_text,
     )
-    return dict(row)
+    return exactly_one(row)
 
 
-async def list_reviews_of_meeting(conn, meeting_id: int) -> list[dict]:
+async def list_reviews_of_meeting(conn: Executor, meeting_id: int) -> list[Row]:
     """Oldest first; served by the reviews_meeting_reviewer_key index."""
     rows = await conn.fetch(
         f"""SELECT v.id, {_REVIEW_FIELDS} FROM reviews v {_REVIEW_JOINS}

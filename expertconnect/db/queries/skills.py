@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from expertconnect.db import Executor, Row, exactly_one
+
 _SKILL_COLUMNS = """s.id, s.user_id AS user, s.category_id AS category, c.name AS category_name,
                     s.skill_name, s.proficiency_level"""
 
 
-async def list_categories(conn) -> list[dict]:
+async def list_categories(conn: Executor) -> list[Row]:
     # A fixed, seeded vocabulary: served whole, in the order of categories_name_key.
     rows = await conn.fetch("SELECT id, name FROM categories ORDER BY name")
     return [dict(r) for r in rows]
 
 
 async def list_user_skills(
-    conn, user_id: int, *, limit: int, before_id: int | None = None
-) -> list[dict]:
+    conn: Executor, user_id: int, *, limit: int, before_id: int | None = None
+) -> list[Row]:
     """A user's skills, newest first; `before_id` is the cursor from the previous page."""
     rows = await conn.fetch(
         f"""SELECT {_SKILL_COLUMNS}
@@ -30,8 +32,8 @@ async def list_user_skills(
 
 
 async def insert_user_skill(
-    conn, user_id: int, *, category_id: int, skill_name: str, proficiency_level: str
-) -> dict:
+    conn: Executor, user_id: int, *, category_id: int, skill_name: str, proficiency_level: str
+) -> Row:
     """Raises ForeignKeyViolationError (user_skills_category_id_fkey) for an unknown category
     and UniqueViolationError (user_skills_user_category_skill_key) for a repeated skill."""
     row = await conn.fetchrow(
@@ -45,10 +47,10 @@ async def insert_user_skill(
         skill_name,
         proficiency_level,
     )
-    return dict(row)
+    return exactly_one(row)
 
 
-async def delete_user_skill(conn, skill_id: int, user_id: int) -> bool:
+async def delete_user_skill(conn: Executor, skill_id: int, user_id: int) -> bool:
     """Delete the skill if `user_id` owns it; False if there is no such skill of theirs."""
     deleted = await conn.fetchval(
         "DELETE FROM user_skills WHERE id = $1 AND user_id = $2 RETURNING id", skill_id, user_id

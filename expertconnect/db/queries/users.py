@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 from expertconnect import names
+from expertconnect.db import Executor, Row, exactly_one
 
 _PROFILE_COLUMNS = (
     "id, username, email, first_name, last_name, bio, profile_picture, date_joined, timezone, "
@@ -13,7 +14,7 @@ _PROFILE_COLUMNS = (
 )
 
 
-async def get_user_with_live_token(conn, user_id: int, jti: uuid.UUID) -> dict | None:
+async def get_user_with_live_token(conn: Executor, user_id: int, jti: uuid.UUID) -> Row | None:
     """The user, unless the token `jti` was revoked: authentication in one round trip."""
     row = await conn.fetchrow(
         f"""SELECT {_PROFILE_COLUMNS} FROM users
@@ -24,12 +25,12 @@ async def get_user_with_live_token(conn, user_id: int, jti: uuid.UUID) -> dict |
     return dict(row) if row else None
 
 
-async def get_user(conn, user_id: int) -> dict | None:
+async def get_user(conn: Executor, user_id: int) -> Row | None:
     row = await conn.fetchrow(f"SELECT {_PROFILE_COLUMNS} FROM users WHERE id = $1", user_id)
     return dict(row) if row else None
 
 
-async def get_login(conn, username: str) -> dict | None:
+async def get_login(conn: Executor, username: str) -> Row | None:
     """The account and its password hash, by username in its normalized form (NFKC, case
     folded: names.lookup_key), never PostgreSQL's lower(), which folds differently."""
     row = await conn.fetchrow(
@@ -39,18 +40,24 @@ async def get_login(conn, username: str) -> dict | None:
     return dict(row) if row else None
 
 
-async def exists_user(conn, user_id: int) -> bool:
+async def exists_user(conn: Executor, user_id: int) -> bool:
     return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)", user_id)
 
 
-async def count_users(conn) -> int:
+async def count_users(conn: Executor) -> int:
     """Every account (demo-data fills only a database that has none)."""
     return await conn.fetchval("SELECT count(*) FROM users")
 
 
 async def insert_user(
-    conn, *, username: str, email: str, password_hash: str, first_name: str, last_name: str
-) -> dict:
+    conn: Executor,
+    *,
+    username: str,
+    email: str,
+    password_hash: str,
+    first_name: str,
+    last_name: str,
+) -> Row:
     """`username` and `email` as they will be shown; their compared forms are derived here, so
     no caller can store one without the other."""
     row = await conn.fetchrow(
@@ -66,11 +73,11 @@ async def insert_user(
         names.lookup_key(username),
         names.lookup_key(email),
     )
-    return dict(row)
+    return exactly_one(row)
 
 
 async def update_profile(
-    conn,
+    conn: Executor,
     user_id: int,
     *,
     first_name: str | None,
@@ -79,7 +86,7 @@ async def update_profile(
     profile_picture: str | None,
     timezone: str | None = None,
     credits_per_hour: int | None = None,
-) -> dict | None:
+) -> Row | None:
     """Set the fields given; a None leaves that field as it is. A time zone PostgreSQL does not
     know raises InvalidParameterValueError (via users_timezone_known_check)."""
     row = await conn.fetchrow(
@@ -103,7 +110,9 @@ async def update_profile(
     return dict(row) if row else None
 
 
-async def insert_revoked_token(conn, jti: uuid.UUID, user_id: int, expires_at: dt.datetime) -> None:
+async def insert_revoked_token(
+    conn: Executor, jti: uuid.UUID, user_id: int, expires_at: dt.datetime
+) -> None:
     await conn.execute(
         """INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)
            ON CONFLICT (jti) DO NOTHING""",
@@ -113,12 +122,12 @@ async def insert_revoked_token(conn, jti: uuid.UUID, user_id: int, expires_at: d
     )
 
 
-async def delete_expired_revocations(conn, now: dt.datetime) -> None:
+async def delete_expired_revocations(conn: Executor, now: dt.datetime) -> None:
     """A revoked token past its expiry is rejected by its exp claim anyway."""
     await conn.execute("DELETE FROM revoked_tokens WHERE expires_at < $1", now)
 
 
-async def list_live_revocations(conn) -> list[dict]:
+async def list_live_revocations(conn: Executor) -> list[Row]:
     """Revoked tokens that have not expired yet: [{"jti", "expires_at"}]."""
     rows = await conn.fetch("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > now()")
     return [dict(r) for r in rows]
