@@ -17,15 +17,15 @@ $(STAMP): requirements.txt
 	@echo "Installing the runtime dependencies into $(VENV) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.txt
 	touch $(STAMP)
 
 # Test and lint tools on top (what `make test` needs).
 install-dev: $(DEV_STAMP)
 
-$(DEV_STAMP): $(STAMP) requirements-dev.txt
+$(DEV_STAMP): $(STAMP) requirements.txt requirements-dev.txt
 	@echo "Installing the test and lint tools into $(VENV) ..."
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.txt -r requirements-dev.txt
 	touch $(DEV_STAMP)
 
 # The server binaries, for the private cluster used when database.dsn is empty.
