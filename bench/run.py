@@ -18,6 +18,7 @@ Sections, each selectable with BENCH_ONLY:
 
 Environment (all optional):
   BENCH_ONLY=rest,profile,login,ws,scale   sections to run (default: all)
+  BENCH_TARGETS=send,transfer      rest and profile: only these targets (names in make_targets)
   BENCH_SECONDS=4 BENCH_ROUNDS=3   length of one wrk run, rounds
   BENCH_CONNECTIONS=64 BENCH_THREADS=2
   BENCH_SCALE=1                    also seed 10k users / 1M messages / 200k meetings / 1M ledger
@@ -94,6 +95,8 @@ ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.stri
 if ONLY - set(SECTIONS):
     sys.exit(f"BENCH_ONLY: unknown section(s) {sorted(ONLY - set(SECTIONS))}; know {SECTIONS}")
 OUTPUT = ROOT / os.environ.get("BENCH_OUTPUT", "docs/performance.md")
+# A focused A/B of a few endpoints; their floor still runs in every round.
+TARGETS = {t.strip() for t in os.environ.get("BENCH_TARGETS", "").split(",") if t.strip()}
 WARMUP_SECONDS = 1
 
 # BENCH_SCALE_ROWS only to try the scale section quickly: the targets are stated at 1M.
@@ -178,11 +181,14 @@ class Process:
         self.name = name
         self.log_path = ROOT / "var" / f"bench-{name}.log"
         self.log_path.parent.mkdir(exist_ok=True)
+        # The harness's own EXPERTCONNECT_BENCH_ADMIN_DSN is no config key: the server refuses
+        # unknown EXPERTCONNECT_* variables, so the children never see it.
+        inherited = {k: v for k, v in os.environ.items() if k != "EXPERTCONNECT_BENCH_ADMIN_DSN"}
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
                 argv,
                 cwd=ROOT,
-                env={**os.environ, **(env or {})},
+                env={**inherited, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -469,8 +475,10 @@ async def drop_database(admin: str, name: str) -> None:
 SCALE_SQL = [
     (
         "users",
-        """INSERT INTO users (username, email, password_hash, first_name, last_name)
-                 SELECT 'scale_' || g, 'scale_' || g || '@example.com', $1, 'Scale', 'User ' || g
+        """INSERT INTO users (username, email, password_hash, first_name, last_name,
+                                   username_normalized, email_normalized)
+                 SELECT 'scale_' || g, 'scale_' || g || '@example.com', $1, 'Scale', 'User ' || g,
+                        'scale_' || g, 'scale_' || g || '@example.com'
                  FROM generate_series(1, $2) g""",
     ),
     (
@@ -681,9 +689,11 @@ async def seed_pool(dsn: str, reader_id: int, peer_id: int, tag: str) -> dict:
             users = [
                 r["id"]
                 for r in await conn.fetch(
-                    """INSERT INTO users (username, email, password_hash, first_name, last_name)
+                    """INSERT INTO users (username, email, password_hash, first_name, last_name,
+                                       username_normalized, email_normalized)
                    SELECT 'pool_' || $2 || '_' || g, 'pool_' || $2 || '_' || g || '@example.com',
-                          'x', 'Pool', 'User ' || g
+                          'x', 'Pool', 'User ' || g,
+                          'pool_' || $2 || '_' || g, 'pool_' || $2 || '_' || g || '@example.com'
                    FROM generate_series(1, $1) g
                    ORDER BY g
                    RETURNING id""",
@@ -843,13 +853,15 @@ async def seed_experts(dsn: str, tag: str) -> dict:
             async with conn.transaction():
                 ids = await conn.fetch(
                     """INSERT INTO users (username, email, password_hash, first_name,
-                                          last_name, bio)
+                                          last_name, bio, username_normalized, email_normalized)
                        SELECT 'expert_' || $2 || '_' || g,
                               'expert_' || $2 || '_' || g || '@example.com', 'x',
                               (ARRAY['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Ken',
                                      'Linus', 'Margaret', 'Donald', 'Frances'])[1 + g % 10],
                               'Expert ' || g,
-                              'Consultant for ' || (1 + g % 20) || ' years.'
+                              'Consultant for ' || (1 + g % 20) || ' years.',
+                              'expert_' || $2 || '_' || g,
+                              'expert_' || $2 || '_' || g || '@example.com'
                        FROM generate_series(1, $1) g
                        ORDER BY g
                        RETURNING id""",
@@ -887,8 +899,10 @@ def websocket_load(dsn: str, targets: list[tuple[str, int, int]]) -> dict:
     with the same users, tokens and load. Per round, the server's paced p99 ÷ the floor's."""
     rows = run_sql(
         dsn,
-        """INSERT INTO users (username, email, password_hash, first_name)
-                           SELECT 'ws_' || g, 'ws_' || g || '@example.com', 'x', 'Socket'
+        """INSERT INTO users (username, email, password_hash, first_name,
+                                              username_normalized, email_normalized)
+                           SELECT 'ws_' || g, 'ws_' || g || '@example.com', 'x', 'Socket',
+                                  'ws_' || g, 'ws_' || g || '@example.com'
                            FROM generate_series(1, $1) g RETURNING id""",
         WS_SOCKETS,
     )
@@ -1840,15 +1854,16 @@ def main() -> int:
         report["order"] = ["floor_get", *[t.name for t in targets if t.floor == "floor_get"]]
         report["order"] += ["floor_post", *[t.name for t in targets if t.floor == "floor_post"]]
 
+        measured = [t for t in targets if not TARGETS or t.name in TARGETS]
         if "rest" in chosen:
-            report["rest"] = run_rounds(targets, floors, "REST")
+            report["rest"] = run_rounds(measured, floors, "REST")
             report["rest_rss_kb"] = rss_kb(server.pid)
         if "profile" in chosen:
             if not PY_SPY.exists():
                 log(f"profile: {PY_SPY} missing (make bench installs it)")
             else:
                 report["profile"] = {}
-                for name_ in PROFILED:
+                for name_ in [n for n in PROFILED if not TARGETS or n in TARGETS]:
                     log(f"profile: py-spy on {by_name[name_].label}")
                     report["profile"][name_] = profile_endpoint(by_name[name_], server.pid)
         if "login" in chosen:
