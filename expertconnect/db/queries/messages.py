@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from expertconnect import wire
+from expertconnect.db import channels
 from expertconnect.db.queries import NO_CURSOR
+from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS
 
 _NOTIFICATION_KEYS = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
@@ -23,20 +26,37 @@ _MESSAGE_KEYS = (
 )
 
 
+def _wire_object(alias: str, keys) -> str:
+    """A jsonb object of `alias`'s columns `keys`, its created_at as the wire spells it: the
+    payload fields of the events a send logs in its own statement."""
+    fields = ", ".join(
+        f"'{key}', "
+        + (wire.sql_timestamp(f"{alias}.{key}") if key == "created_at" else f"{alias}.{key}")
+        for key in keys
+    )
+    return f"jsonb_build_object({fields})"
+
+
 async def insert_message(
     conn,
     sender_id: int,
     receiver_id: int,
     content: str,
     notification_title: str,
-    client_msg_id: str | None = None,
-) -> tuple[dict, dict]:
-    """The message and the receiver's new_message notification titled `notification_title`,
-    in one statement (the hottest write: one round trip fewer); the notification's content
-    names the sender, whose display name only SQL knows here. Returns (message,
-    notification). Raises ForeignKeyViolationError for an unknown receiver,
-    CheckViolationError for a message to oneself, UniqueViolationError for a client_msg_id the
-    sender has used before."""
+    client_msg_id: str | None,
+    notify_origin: str | None,
+) -> tuple[dict, dict, list[int]]:
+    """The message, the receiver's new_message notification titled `notification_title` and
+    the three events they cause, logged with their sequence numbers (events_q.log_events_ctes):
+    message.receive for the receiver, message.receive for the sender's own sockets (with the
+    client_msg_id, if any) and notification.receive for the receiver, spelled as
+    realtime/events.py spells them (the data layer may not import it; tests/test_realtime.py
+    checks that a replayed frame equals the live one). One statement: the hottest write, and
+    in autocommit it needs no BEGIN and COMMIT round trips either. The notification's content
+    names the sender, whose display name only SQL knows here. Returns (message, notification,
+    the three events' seqs in that order). Raises ForeignKeyViolationError for an unknown
+    receiver, CheckViolationError for a message to oneself, UniqueViolationError for a
+    client_msg_id the sender has used before."""
     row = await conn.fetchrow(
         f"""WITH m AS (
                 INSERT INTO messages (sender_id, receiver_id, content, client_msg_id)
@@ -50,18 +70,41 @@ async def insert_message(
                 SELECT receiver_id, 'new_message', $4,
                        'You have a new message from ' || sender_name || '.', id
                 FROM named
-                RETURNING {NOTIFICATION_COLUMNS})
-            SELECT named.*, {", ".join(f"n.{c} AS n_{c}" for c in _NOTIFICATION_KEYS)}
+                RETURNING {NOTIFICATION_COLUMNS}),
+            given AS (
+                SELECT e.*
+                FROM named, n,
+                     LATERAL (SELECT {_wire_object("named", _MESSAGE_KEYS)} AS message,
+                                     {_wire_object("n", _NOTIFICATION_KEYS)} AS notification) j,
+                     LATERAL (VALUES
+                        (named.receiver_id, 'message.receive', named.sender_id,
+                         jsonb_build_object('type', 'message.receive',
+                                            'message', j.message), 1),
+                        (named.sender_id, 'message.receive', named.receiver_id,
+                         jsonb_build_object('type', 'message.receive',
+                                            'message', j.message)
+                         || CASE WHEN $5::text IS NULL THEN '{{}}'::jsonb
+                                 ELSE jsonb_build_object('client_msg_id', $5::text) END, 2),
+                        (n.user_id, 'notification.receive', NULL::bigint,
+                         jsonb_build_object('type', 'notification.receive',
+                                            'notification', j.notification), 3)
+                     ) AS e(u, t, p, d, ord)),
+            {events_q.log_events_ctes("$6::text", "$7::text")}
+            SELECT named.*, {", ".join(f"n.{c} AS n_{c}" for c in _NOTIFICATION_KEYS)},
+                   (SELECT array_agg(seq ORDER BY ord) FROM numbered) AS seqs,
+                   (SELECT count(*) FROM notified) AS notified
             FROM named, n""",
         sender_id,
         receiver_id,
         content,
         notification_title,
         client_msg_id,
+        notify_origin,
+        channels.EVENTS,
     )
     message = {key: row[key] for key in _MESSAGE_KEYS}
     notification = {key: row[f"n_{key}"] for key in _NOTIFICATION_KEYS}
-    return message, notification
+    return message, notification, list(row["seqs"])
 
 
 async def get_message_by_client_msg_id(conn, sender_id: int, client_msg_id: str) -> dict | None:
