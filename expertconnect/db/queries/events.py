@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from expertconnect import wire
 from expertconnect.db import channels
+
+
+def wire_object(alias: str, keys) -> str:
+    """A jsonb object of the columns `keys` of `alias`, a created_at spelled as the wire spells
+    it: a payload field of the events a write logs in its own statement (log_events_ctes)."""
+    fields = ", ".join(
+        f"'{key}', "
+        + (wire.sql_timestamp(f"{alias}.{key}") if key == "created_at" else f"{alias}.{key}")
+        for key in keys
+    )
+    return f"jsonb_build_object({fields})"
 
 
 # The tail of a statement that logs events: given a CTE `given (u, t, p, d, ord)` (user, type,

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from expertconnect import wire
 from expertconnect.db import channels
 from expertconnect.db.queries import NO_CURSOR
 from expertconnect.db.queries import events as events_q
-from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS
-
-_NOTIFICATION_KEYS = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
-
+from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS, NOTIFICATION_KEYS
 
 # The spec's message fields; m is a messages row, s its sender and r its receiver.
 _MESSAGE_FIELDS = """m.id, m.sender_id, user_display_name(s) AS sender_name, m.receiver_id,
@@ -26,15 +22,10 @@ _MESSAGE_KEYS = (
 )
 
 
-def _wire_object(alias: str, keys) -> str:
-    """A jsonb object of `alias`'s columns `keys`, its created_at as the wire spells it: the
-    payload fields of the events a send logs in its own statement."""
-    fields = ", ".join(
-        f"'{key}', "
-        + (wire.sql_timestamp(f"{alias}.{key}") if key == "created_at" else f"{alias}.{key}")
-        for key in keys
-    )
-    return f"jsonb_build_object({fields})"
+# The payload objects of the events a send logs: `named` is the message (_MESSAGE_FIELDS), `n`
+# its notification.
+_MESSAGE_PAYLOAD = events_q.wire_object("named", _MESSAGE_KEYS)
+_NOTIFICATION_PAYLOAD = events_q.wire_object("n", NOTIFICATION_KEYS)
 
 
 async def insert_message(
@@ -74,8 +65,8 @@ async def insert_message(
             given AS (
                 SELECT e.*
                 FROM named, n,
-                     LATERAL (SELECT {_wire_object("named", _MESSAGE_KEYS)} AS message,
-                                     {_wire_object("n", _NOTIFICATION_KEYS)} AS notification) j,
+                     LATERAL (SELECT {_MESSAGE_PAYLOAD} AS message,
+                                     {_NOTIFICATION_PAYLOAD} AS notification) j,
                      LATERAL (VALUES
                         (named.receiver_id, 'message.receive', named.sender_id,
                          jsonb_build_object('type', 'message.receive',
@@ -90,7 +81,7 @@ async def insert_message(
                                             'notification', j.notification), 3)
                      ) AS e(u, t, p, d, ord)),
             {events_q.log_events_ctes("$6::text", "$7::text")}
-            SELECT named.*, {", ".join(f"n.{c} AS n_{c}" for c in _NOTIFICATION_KEYS)},
+            SELECT named.*, {", ".join(f"n.{c} AS n_{c}" for c in NOTIFICATION_KEYS)},
                    (SELECT array_agg(seq ORDER BY ord) FROM numbered) AS seqs,
                    (SELECT count(*) FROM notified) AS notified
             FROM named, n""",
@@ -103,7 +94,7 @@ async def insert_message(
         channels.EVENTS,
     )
     message = {key: row[key] for key in _MESSAGE_KEYS}
-    notification = {key: row[f"n_{key}"] for key in _NOTIFICATION_KEYS}
+    notification = {key: row[f"n_{key}"] for key in NOTIFICATION_KEYS}
     return message, notification, list(row["seqs"])
 
 
