@@ -95,12 +95,13 @@ async def pay_for_meeting(
             return held["new_balance"]
         meeting = held["meeting"]
         if meeting is None or meeting["status"] != "completed":
-            _check_payable(meeting, payer_id, amount)
+            _payable(meeting, payer_id, amount)
             raise Refused("Insufficient credits")
     async with outbox.transaction(services, idempotency) as box:
         conn = box.conn
-        meeting = await credits_q.get_meeting_for_payment(conn, meeting_id, payer_id)
-        _check_payable(meeting, payer_id, amount)
+        meeting = _payable(
+            await credits_q.get_meeting_for_payment(conn, meeting_id, payer_id), payer_id, amount
+        )
         expert_id = meeting["expert_id"]
         pay_now = meeting["status"] == "completed"
         if pay_now:
@@ -137,9 +138,9 @@ async def pay_for_meeting(
     return new_balance
 
 
-def _check_payable(meeting: dict | None, payer_id: int, amount: int) -> None:
-    """Raise the refusal of a payment of `amount` by `payer_id` for `meeting` (as
-    credits_q.get_meeting_for_payment reads it), if any; the balance is judged by the debit."""
+def _payable(meeting: dict | None, payer_id: int, amount: int) -> dict:
+    """`meeting` (as credits_q.get_meeting_for_payment reads it) if `payer_id` may pay `amount`
+    for it, else the refusal raised; the balance is judged by the debit."""
     if meeting is None:
         raise DoesNotExist("Meeting not found")
     if meeting["requester_id"] != payer_id:
@@ -152,6 +153,7 @@ def _check_payable(meeting: dict | None, payer_id: int, amount: int) -> None:
             f"Payments for this meeting may not exceed its price of {price} credit(s); "
             f"{meeting['paid_credits']} already paid"
         )
+    return meeting
 
 
 def payment_status_after(payment_status: str, new_status: str) -> str:
