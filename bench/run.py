@@ -18,6 +18,7 @@ Sections, each selectable with BENCH_ONLY:
 
 Environment (all optional):
   BENCH_ONLY=rest,profile,login,ws,scale   sections to run (default: all)
+  BENCH_TARGETS=send,transfer      rest and profile: only these targets (names in make_targets)
   BENCH_SECONDS=4 BENCH_ROUNDS=3   length of one wrk run, rounds
   BENCH_CONNECTIONS=64 BENCH_THREADS=2
   BENCH_SCALE=1                    also seed 10k users / 1M messages / 200k meetings / 1M ledger
@@ -94,6 +95,8 @@ ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.stri
 if ONLY - set(SECTIONS):
     sys.exit(f"BENCH_ONLY: unknown section(s) {sorted(ONLY - set(SECTIONS))}; know {SECTIONS}")
 OUTPUT = ROOT / os.environ.get("BENCH_OUTPUT", "docs/performance.md")
+# A focused A/B of a few endpoints; their floor still runs in every round.
+TARGETS = {t.strip() for t in os.environ.get("BENCH_TARGETS", "").split(",") if t.strip()}
 WARMUP_SECONDS = 1
 
 # BENCH_SCALE_ROWS only to try the scale section quickly: the targets are stated at 1M.
@@ -1892,15 +1895,16 @@ def main() -> int:
         report["order"] = ["floor_get", *[t.name for t in targets if t.floor == "floor_get"]]
         report["order"] += ["floor_post", *[t.name for t in targets if t.floor == "floor_post"]]
 
+        measured = [t for t in targets if not TARGETS or t.name in TARGETS]
         if "rest" in chosen:
-            report["rest"] = run_rounds(targets, floors, "REST")
+            report["rest"] = run_rounds(measured, floors, "REST")
             report["rest_rss_kb"] = rss_kb(server.pid)
         if "profile" in chosen:
             if not PY_SPY.exists():
                 log(f"profile: {PY_SPY} missing (make bench installs it)")
             else:
                 report["profile"] = {}
-                for name_ in PROFILED:
+                for name_ in [n for n in PROFILED if not TARGETS or n in TARGETS]:
                     log(f"profile: py-spy on {by_name[name_].label}")
                     report["profile"][name_] = profile_endpoint(by_name[name_], server.pid)
         if "login" in chosen:

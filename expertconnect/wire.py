@@ -19,6 +19,14 @@ def format_timestamp(value: dt.datetime) -> str:
     )
 
 
+def sql_timestamp(expression: str) -> str:
+    """format_timestamp in SQL, for statements that write their answer as JSON themselves
+    (db/queries' JSON pages): UTC, to the second (to_char truncates, as above), and YYYY is
+    never shorter than four digits (year 2 is 0002). NULL stays NULL, which JSON writes as
+    null. `expression` is a timestamptz column or expression of the caller's own SQL."""
+    return f"""to_char(({expression}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
 def _default(value: object) -> str:
     if isinstance(value, dt.datetime):
         return format_timestamp(value)

@@ -5,6 +5,8 @@ import concurrent.futures
 import random
 from decimal import Decimal
 
+from helpers import recv
+
 LEDGER_KEYS = {
     "id",
     "user",
@@ -487,3 +489,22 @@ def test_the_expert_is_notified_of_a_payment(api, make_user, db):
         ("credits_received", meeting_id)
     ]
     assert api("GET", "/api/notifications/", token=requester.token).json == []
+
+
+async def test_a_held_payment_is_pushed_to_the_expert_as_the_log_replays_it(ws, api, make_user, db):
+    """The held payment logs its notification.receive in its own statement, the payload
+    spelled in SQL; the live frame is spelled by realtime/events.py: both must agree."""
+    requester, expert = make_user(), make_user()
+    meeting_id = make_meeting(db, requester, expert, status="pending")
+    db.execute("UPDATE meetings SET title = $2 WHERE id = $1", meeting_id, "Tea & 'quotes' 100%")
+    stream = await ws("/ws/", expert.token)
+    assert transfer(api, requester, meeting_id, 1).status == 200
+    live = await recv(stream)
+    assert live["type"] == "notification.receive"
+    assert live["notification"] == api("GET", "/api/notifications/", token=expert.token).json[0]
+    assert live["notification"]["title"] == "Credits Held"
+    assert live["notification"]["content"] == (
+        "1 credit(s) for the meeting 'Tea & 'quotes' 100%' are held for you until it is completed."
+    )
+    replay = await ws(f"/ws/?last_event_id={live['event_id'] - 1}", expert.token)
+    assert await recv(replay) == live

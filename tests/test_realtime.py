@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime as dt
+import json
 
 import pytest
 import tornado.httpclient
@@ -156,6 +157,38 @@ async def test_replay_after_a_disconnect_has_no_gap_and_no_duplicate(ws, api, ma
     # ...and then live ones, continuing the sequence.
     api("POST", "/api/messages/", token=alice.token, json={"receiver_id": bob.id, "content": "5"})
     assert (await recv(again))["event_id"] == last_seen + 7
+
+
+async def test_a_replayed_frame_is_the_live_frame_for_a_sent_message(ws, api, make_user):
+    """A message's events are logged by the statement that stores it, their payloads spelled in
+    SQL; the live frames are spelled by realtime/events.py. Both spellings must agree, with and
+    without an Idempotency-Key (which sends through a transaction)."""
+    alice, bob = make_user(), make_user()
+    a_all, b_all = await ws("/ws/", alice.token), await ws("/ws/", bob.token)
+    a_chat = await ws(f"/ws/chat/{bob.id}/", alice.token)
+    content = 'café \\ "quoted" 😀'
+    a_chat.write_message(
+        json.dumps({"type": "message.send", "content": content, "client_msg_id": "c-1"})
+    )
+    await recv(a_chat)  # stored: the keyed message below comes second
+    r = api(
+        "POST",
+        "/api/messages/",
+        token=alice.token,
+        json={"receiver_id": bob.id, "content": "keyed"},
+        headers={"Idempotency-Key": "replay-check"},
+    )
+    assert r.status == 201, r.text
+    live_a = [await recv(a_all) for _ in range(2)]
+    live_b = [await recv(b_all) for _ in range(4)]
+    assert live_a[0]["client_msg_id"] == "c-1" and "client_msg_id" not in live_a[1]
+    assert live_a[0]["message"]["content"] == content
+    assert [f["type"] for f in live_b] == ["message.receive", "notification.receive"] * 2
+
+    replay_a = await ws(f"/ws/?last_event_id={live_a[0]['event_id'] - 1}", alice.token)
+    replay_b = await ws(f"/ws/?last_event_id={live_b[0]['event_id'] - 1}", bob.token)
+    assert [await recv(replay_a) for _ in range(2)] == live_a
+    assert [await recv(replay_b) for _ in range(4)] == live_b
 
 
 async def test_chat_socket_replays_only_its_conversation(ws, api, make_user):

@@ -15,11 +15,16 @@ from expertconnect.actions.errors import CallerGone, DoesNotExist, Refused
 from expertconnect.actions.idempotency import Idempotency
 from expertconnect.db import Executor
 from expertconnect.db.queries import credits as credits_q
+from expertconnect.realtime import events
 from expertconnect.services import Services
 
 SPENT_DESCRIPTION = "Credit spent for meeting with expert"
 EARNED_DESCRIPTION = "Credit earned for meeting with requester"
 REFUND_DESCRIPTION = "Refund for cancelled meeting"
+HELD_TITLE = "Credits Held"
+HELD_CONTENT = (
+    "{amount} credit(s) for the meeting '{title}' are held for you until it is completed."
+)
 
 # meetings.payment_status; see 0009_escrow_prices_reminders.sql.
 NONE, HELD, RELEASED, REFUNDED = "none", "held", "released", "refunded"
@@ -77,21 +82,34 @@ async def pay_for_meeting(
     """Take `amount` credits from the meeting's requester (the caller): held on the meeting while
     it is pending or confirmed, paid to its expert at once if it is completed. Returns the payer's
     new balance. Any refusal raises, which rolls everything back."""
+    if idempotency is None:
+        # The common case, a payment held on an open meeting, is one statement in autocommit:
+        # atomic on its own, committed when it answers. It pays nothing if anything is amiss,
+        # and what it read of the meeting says why.
+        held = await credits_q.insert_held_payment(
+            services.db,
+            meeting_id,
+            payer_id,
+            amount,
+            description=SPENT_DESCRIPTION,
+            notification_title=HELD_TITLE,
+            notification_content=HELD_CONTENT.format(amount=amount, title="%s"),
+            notify_origin=services.relay.origin if services.relay is not None else None,
+        )
+        if held["new_balance"] is not None:
+            notice = events.notification_received(held["notification"])
+            notice.seq = held["seq"]
+            services.hub.publish([notice])
+            return held["new_balance"]
+        meeting = held["meeting"]
+        if meeting is None or meeting["status"] != "completed":
+            _payable(meeting, payer_id, amount)
+            raise Refused("Insufficient credits")
     async with outbox.transaction(services, idempotency) as box:
         conn = box.conn
-        meeting = await credits_q.get_meeting_for_payment(conn, meeting_id, payer_id)
-        if meeting is None:
-            raise DoesNotExist("Meeting not found")
-        if meeting["requester_id"] != payer_id:
-            raise Refused("Only the requester of a meeting can pay for it")
-        if meeting["status"] == "cancelled":
-            raise Refused("Cannot pay for a cancelled meeting")
-        price = meeting["price_credits"]
-        if price is not None and meeting["paid_credits"] + amount > price:
-            raise Refused(
-                f"Payments for this meeting may not exceed its price of {price} credit(s); "
-                f"{meeting['paid_credits']} already paid"
-            )
+        meeting = _payable(
+            await credits_q.get_meeting_for_payment(conn, meeting_id, payer_id), payer_id, amount
+        )
         expert_id = meeting["expert_id"]
         pay_now = meeting["status"] == "completed"
         if pay_now:
@@ -115,11 +133,8 @@ async def pay_for_meeting(
             title = "Credits Received"
             content = f"You received {amount} credit(s) for the meeting '{meeting['title']}'."
         else:
-            title = "Credits Held"
-            content = (
-                f"{amount} credit(s) for the meeting '{meeting['title']}' are held for you "
-                "until it is completed."
-            )
+            title = HELD_TITLE
+            content = HELD_CONTENT.format(amount=amount, title=meeting["title"])
         await box.add_notification(
             user_id=expert_id,
             notification_type="credits_received",
@@ -129,6 +144,24 @@ async def pay_for_meeting(
         )
         box.result = new_balance
     return new_balance
+
+
+def _payable(meeting: dict | None, payer_id: int, amount: int) -> dict:
+    """`meeting` (as credits_q.get_meeting_for_payment reads it) if `payer_id` may pay `amount`
+    for it, else the refusal raised; the balance is judged by the debit."""
+    if meeting is None:
+        raise DoesNotExist("Meeting not found")
+    if meeting["requester_id"] != payer_id:
+        raise Refused("Only the requester of a meeting can pay for it")
+    if meeting["status"] == "cancelled":
+        raise Refused("Cannot pay for a cancelled meeting")
+    price = meeting["price_credits"]
+    if price is not None and meeting["paid_credits"] + amount > price:
+        raise Refused(
+            f"Payments for this meeting may not exceed its price of {price} credit(s); "
+            f"{meeting['paid_credits']} already paid"
+        )
+    return meeting
 
 
 def payment_status_after(payment_status: str, new_status: str) -> str:

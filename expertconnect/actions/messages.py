@@ -12,6 +12,7 @@ import asyncpg
 from expertconnect.actions import outbox
 from expertconnect.actions.errors import CallerGone, InvalidField
 from expertconnect.actions.idempotency import Idempotency
+from expertconnect.db import Executor
 from expertconnect.db.queries import messages as messages_q
 from expertconnect.db.queries import notifications as notifications_q
 from expertconnect.realtime import events
@@ -55,20 +56,19 @@ async def send_message(
     InvalidField for an unknown receiver, a message to oneself, or a client_msg_id the
     sender already used for another message; CallerGone for a sender deleted meanwhile."""
     try:
-        async with outbox.transaction(services, idempotency) as box:
-            message, notification = await messages_q.insert_message(
-                box.conn,
-                sender_id,
-                receiver_id,
-                content,
-                notification_title="New Message",
-                client_msg_id=client_msg_id,
+        if idempotency is None:
+            # One statement in autocommit: atomic on its own, and committed when it answers.
+            sent, recorded = await _store(
+                services, services.db, sender_id, receiver_id, content, client_msg_id
             )
-            box.add(events.message_received(receiver_id, message))
-            # The sender's own sockets (other tabs, the chat it was typed in) get it too.
-            box.add(events.message_received(sender_id, message, client_msg_id))
-            box.add(events.notification_received(notification))
-            box.result = Sent(message)
+            services.hub.publish(recorded)
+            return sent
+        async with outbox.transaction(services, idempotency) as box:
+            box.result, recorded = await _store(
+                services, box.conn, sender_id, receiver_id, content, client_msg_id
+            )
+            for event in recorded:
+                box.add(event)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != _CLIENT_MSG_ID_INDEX or client_msg_id is None:
             raise
@@ -81,6 +81,37 @@ async def send_message(
         field, text = _CONSTRAINT_ERRORS[exc.constraint_name]
         raise InvalidField(field, text) from None
     return box.result
+
+
+async def _store(
+    services: Services,
+    conn: Executor,
+    sender_id: int,
+    receiver_id: int,
+    content: str,
+    client_msg_id: str | None,
+) -> tuple[Sent, list[events.Event]]:
+    """The message, its notification and their events, logged by the one statement that
+    stores them (so the events already carry their seqs); they are to be published once it
+    has committed."""
+    message, notification, seqs = await messages_q.insert_message(
+        conn,
+        sender_id,
+        receiver_id,
+        content,
+        notification_title="New Message",
+        client_msg_id=client_msg_id,
+        notify_origin=services.relay.origin if services.relay is not None else None,
+    )
+    recorded = [
+        events.message_received(receiver_id, message),
+        # The sender's own sockets (other tabs, the chat it was typed in) get it too.
+        events.message_received(sender_id, message, client_msg_id),
+        events.notification_received(notification),
+    ]
+    for event, seq in zip(recorded, seqs, strict=True):
+        event.seq = seq
+    return Sent(message), recorded
 
 
 async def _sent_before(

@@ -26,6 +26,8 @@ class Outbox:
         self.result: Any = None
 
     def add(self, event: Event) -> None:
+        """Queue an event; one whose seq is set was already logged by the action's own
+        statement, and is only published after the commit."""
         self.events.append(event)
 
     async def add_notification(
@@ -53,17 +55,18 @@ class Outbox:
     async def record(self, relay: Relay | None) -> None:
         """Write the queued events to the log, in one statement that also gives each its
         user's next sequence number; with a relay, other processes hear of them on commit."""
-        if not self.events:
+        unlogged = [e for e in self.events if e.seq is None]
+        if not unlogged:
             return
         seqs = await events_q.insert_events(
             self.conn,
-            [e.user_id for e in self.events],
-            [e.event_type for e in self.events],
-            [e.peer_id for e in self.events],
-            [wire.dumps(e.payload) for e in self.events],
+            [e.user_id for e in unlogged],
+            [e.event_type for e in unlogged],
+            [e.peer_id for e in unlogged],
+            [wire.dumps(e.payload) for e in unlogged],
             relay.origin if relay is not None else None,
         )
-        for event, seq in zip(self.events, seqs, strict=False):
+        for event, seq in zip(unlogged, seqs, strict=False):
             event.seq = seq
 
 

@@ -148,9 +148,18 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         except (ApiError, DatabaseUnavailable) as exc:
             answer = as_api_error(exc)
             return self._refuse(answer.status, answer.message)
-        self._resume_from = parse_id(self._query_text("last_event_id"), minimum=0)
-        if "last_event_id" in self.request.query_arguments and self._resume_from is None:
-            return self._refuse(400, "last_event_id must be a non-negative integer")
+        if "last_event_id" in self.request.query_arguments:
+            self._resume_from = parse_id(self._query_text("last_event_id"), minimum=0)
+            if self._resume_from is None:
+                return self._refuse(400, "last_event_id must be a non-negative integer")
+        else:
+            # A fresh connection starts at the user's head as of now, before the upgrade: an
+            # event committed between the client seeing the 101 and open() registering the
+            # socket is then replayed from the log, not skipped as "before we connected".
+            try:
+                self._resume_from = await events_q.get_head(self.services.db, claims.user_id)
+            except DatabaseUnavailable as exc:
+                return self._refuse(503, exc.message)
         await super().get(*args, **kwargs)
 
     async def prepare_socket(self, *args: str) -> None:

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from expertconnect.db import Executor, Row, exactly_one
+from expertconnect.db import Executor, Row, channels, exactly_one
 from expertconnect.db.queries import NO_CURSOR
+from expertconnect.db.queries import events as events_q
+from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS, NOTIFICATION_KEYS
 
 # The largest balance an `integer` column holds: a credit that would pass it is refused.
 BALANCE_MAX = 2**31 - 1
 
 _ACCOUNT_COLUMNS = "id, user_id AS user, balance, updated_at"
+# A meeting as a payment judges it (get_meeting_for_payment, insert_held_payment).
+_MEETING_PAYMENT_KEYS = (
+    "id",
+    "title",
+    "requester_id",
+    "expert_id",
+    "status",
+    "price_credits",
+    "paid_credits",
+    "payment_status",
+)
+_MEETING_PAYMENT_COLUMNS = ", ".join(_MEETING_PAYMENT_KEYS)
+# The notification payload of the event a held payment logs (insert_held_payment's `n`).
+_NOTIFICATION_PAYLOAD = events_q.wire_object("n", NOTIFICATION_KEYS)
 _PAYMENT_COLUMNS = (
     "id, user_id AS user, payment_method, amount, currency, status, "
     "credits_purchased, transaction_id, created_at"
@@ -158,8 +174,7 @@ async def get_meeting_for_payment(conn: Executor, meeting_id: int, user_id: int)
     its status cannot change (e.g. to cancelled, refunding what is held) and payments to it
     take turns, each judged against the price on what the previous one left."""
     row = await conn.fetchrow(
-        """SELECT id, title, requester_id, expert_id, status, price_credits, paid_credits,
-                  payment_status
+        f"""SELECT {_MEETING_PAYMENT_COLUMNS}
            FROM meetings
            WHERE id = $1 AND (requester_id = $2 OR expert_id = $2)
            FOR NO KEY UPDATE""",
@@ -180,3 +195,81 @@ async def update_meeting_paid(
         amount,
         payment_status,
     )
+
+
+async def insert_held_payment(
+    conn: Executor,
+    meeting_id: int,
+    payer_id: int,
+    amount: int,
+    *,
+    description: str,
+    notification_title: str,
+    notification_content: str,
+    notify_origin: str | None,
+) -> dict:
+    """A payment held on an open (pending or confirmed) meeting in one statement, so that in
+    autocommit it needs no BEGIN and COMMIT round trips: the meeting row-locked (as
+    get_meeting_for_payment), the payer debited, the spent ledger row, the meeting's
+    paid_credits and payment_status 'held', the expert's credits_received notification (its
+    content `notification_content` with %s for the meeting's title, PostgreSQL's format()) and
+    its notification.receive event logged (events_q.log_events_ctes). It pays only if the
+    payer is the requester, the meeting is open, the price allows it and the balance holds it;
+    otherwise it changes nothing. Returns {"meeting": the row as get_meeting_for_payment
+    gives it, or None; "new_balance": None if nothing was paid; "notification"; "seq"}."""
+    row = await conn.fetchrow(
+        f"""WITH meeting AS (
+                SELECT {_MEETING_PAYMENT_COLUMNS} FROM meetings
+                WHERE id = $1 AND (requester_id = $2 OR expert_id = $2)
+                FOR NO KEY UPDATE),
+            payable AS (
+                SELECT * FROM meeting
+                WHERE requester_id = $2 AND status IN ('pending', 'confirmed')
+                  AND (price_credits IS NULL OR paid_credits + $3 <= price_credits)),
+            debited AS (
+                UPDATE credit_accounts SET balance = balance - $3, updated_at = now()
+                WHERE user_id = $2 AND balance >= $3 AND EXISTS (SELECT FROM payable)
+                RETURNING balance),
+            spent AS (
+                INSERT INTO credit_transactions
+                    (user_id, transaction_type, amount, description, related_meeting_id)
+                SELECT $2, 'spent', $3, $4, $1 FROM debited),
+            held AS (
+                UPDATE meetings SET paid_credits = paid_credits + $3, payment_status = 'held'
+                WHERE id = $1 AND EXISTS (SELECT FROM debited)),
+            n AS (
+                INSERT INTO notifications (user_id, notification_type, title, content, related_id)
+                SELECT p.expert_id, 'credits_received', $5, format($6, p.title), p.id
+                FROM payable p, debited
+                RETURNING {NOTIFICATION_COLUMNS}),
+            given AS (
+                SELECT n.user_id AS u, 'notification.receive' AS t, NULL::bigint AS p,
+                       jsonb_build_object('type', 'notification.receive',
+                                          'notification', {_NOTIFICATION_PAYLOAD}) AS d,
+                       1 AS ord
+                FROM n),
+            {events_q.log_events_ctes("$7::text", "$8::text")}
+            SELECT {", ".join(f"meeting.{c} AS m_{c}" for c in _MEETING_PAYMENT_KEYS)},
+                   debited.balance AS new_balance,
+                   {", ".join(f"n.{c} AS n_{c}" for c in NOTIFICATION_KEYS)},
+                   (SELECT seq FROM numbered) AS seq, (SELECT count(*) FROM notified) AS notified
+            FROM (SELECT) one
+            LEFT JOIN meeting ON true LEFT JOIN debited ON true LEFT JOIN n ON true""",
+        meeting_id,
+        payer_id,
+        amount,
+        description,
+        notification_title,
+        notification_content,
+        notify_origin,
+        channels.EVENTS,
+    )
+    found = exactly_one(row)  # FROM (SELECT) one: always one row
+    return {
+        "meeting": {key: found[f"m_{key}"] for key in _MEETING_PAYMENT_KEYS}
+        if found["m_id"] is not None
+        else None,
+        "new_balance": found["new_balance"],
+        "notification": {key: found[f"n_{key}"] for key in NOTIFICATION_KEYS},
+        "seq": found["seq"],
+    }

@@ -3,31 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import TypedDict
 
+from expertconnect import wire
 from expertconnect.db import Executor, Row, channels
 
 
-async def insert_events(
-    conn: Executor,
-    user_ids: list[int],
-    event_types: list[str],
-    peer_ids: list[int | None],
-    payloads: list[str],
-    notify_origin: str | None,
-) -> list[int]:
-    """Log events (payloads as JSON text), numbering each user's with their next sequence
-    numbers, in one statement; returns the seqs in the order given. The users' counters are
-    bumped (and row-locked until commit) in ascending user_id order, so concurrent writers
-    cannot deadlock on them. With notify_origin, other processes are told the new ids by
-    pg_notify on channels.EVENTS (the format channels.decode_event_ids reads), which
-    PostgreSQL delivers only if the transaction commits."""
-    rows = await conn.fetch(
-        """WITH given AS (
-               SELECT u, t, p, d, ord
-               FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])
-                    WITH ORDINALITY AS g(u, t, p, d, ord)),
-           bumped AS (
+def wire_object(alias: str, keys: Iterable[str]) -> str:
+    """A jsonb object of the columns `keys` of `alias`, a created_at spelled as the wire spells
+    it: a payload field of the events a write logs in its own statement (log_events_ctes)."""
+    fields = ", ".join(
+        f"'{key}', "
+        + (wire.sql_timestamp(f"{alias}.{key}") if key == "created_at" else f"{alias}.{key}")
+        for key in keys
+    )
+    return f"jsonb_build_object({fields})"
+
+
+# The tail of a statement that logs events: given a CTE `given (u, t, p, d, ord)` (user, type,
+# peer, payload as jsonb or JSON text, order), it bumps the users' counters (row-locked until
+# commit, in ascending user_id order, so concurrent writers cannot deadlock on them), numbers
+# each user's events with their next sequence numbers (`numbered`: ord, u, seq), inserts them,
+# and with $origin (a parameter, NULL for none) pg_notifies their ids on $channel (the format
+# channels.decode_event_ids reads), which PostgreSQL delivers only if the transaction commits.
+# The statement must read `notified` (a plain SELECT runs only if read). Shared by
+# insert_events and the writes that log their events in their own statement (a message).
+def log_events_ctes(origin: str, channel: str) -> str:
+    return f"""bumped AS (
                INSERT INTO user_event_counters AS c (user_id, last_seq)
                SELECT u, count(*) FROM given GROUP BY u ORDER BY u
                ON CONFLICT (user_id) DO UPDATE SET last_seq = c.last_seq + EXCLUDED.last_seq
@@ -42,8 +45,28 @@ async def insert_events(
                INSERT INTO user_events (user_id, seq, event_type, peer_id, payload)
                SELECT u, seq, t, p, d::jsonb FROM numbered),
            notified AS (
-               SELECT pg_notify($6, $5 || ' ' || string_agg(u || ':' || seq, ';' ORDER BY ord))
-               FROM numbered WHERE $5 IS NOT NULL)
+               SELECT pg_notify({channel},
+                                {origin} || ' ' || string_agg(u || ':' || seq, ';' ORDER BY ord))
+               FROM numbered WHERE {origin} IS NOT NULL HAVING count(*) > 0)"""
+
+
+async def insert_events(
+    conn: Executor,
+    user_ids: list[int],
+    event_types: list[str],
+    peer_ids: list[int | None],
+    payloads: list[str],
+    notify_origin: str | None,
+) -> list[int]:
+    """Log events (payloads as JSON text), numbering each user's with their next sequence
+    numbers, in one statement; returns the seqs in the order given. With notify_origin, other
+    processes are told the new ids (see log_events_ctes)."""
+    rows = await conn.fetch(
+        f"""WITH given AS (
+               SELECT u, t, p, d, ord
+               FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])
+                    WITH ORDINALITY AS g(u, t, p, d, ord)),
+           {log_events_ctes("$5", "$6")}
            SELECT n.seq FROM numbered n, (SELECT count(*) FROM notified) AS sent
            ORDER BY n.ord""",
         user_ids,
@@ -66,6 +89,14 @@ class EventPage(TypedDict):
     head: int
     purged_through: int
     events: list[Row]
+
+
+async def get_head(conn: Executor, user_id: int) -> int:
+    """The user's last committed sequence number (0 before their first event)."""
+    head = await conn.fetchval(
+        "SELECT last_seq FROM user_event_counters WHERE user_id = $1", user_id
+    )
+    return head or 0
 
 
 async def list_events_after(

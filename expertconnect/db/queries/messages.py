@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from expertconnect.db import Executor, Row, exactly_one
+from expertconnect.db import Executor, Row, channels, exactly_one
 from expertconnect.db.queries import NO_CURSOR
-from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS
-
-_NOTIFICATION_KEYS = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
-
+from expertconnect.db.queries import events as events_q
+from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS, NOTIFICATION_KEYS
 
 # The spec's message fields; m is a messages row, s its sender and r its receiver.
 _MESSAGE_FIELDS = """m.id, m.sender_id, user_display_name(s) AS sender_name, m.receiver_id,
@@ -24,20 +22,32 @@ _MESSAGE_KEYS = (
 )
 
 
+# The payload objects of the events a send logs: `named` is the message (_MESSAGE_FIELDS), `n`
+# its notification.
+_MESSAGE_PAYLOAD = events_q.wire_object("named", _MESSAGE_KEYS)
+_NOTIFICATION_PAYLOAD = events_q.wire_object("n", NOTIFICATION_KEYS)
+
+
 async def insert_message(
     conn: Executor,
     sender_id: int,
     receiver_id: int,
     content: str,
     notification_title: str,
-    client_msg_id: str | None = None,
-) -> tuple[Row, Row]:
-    """The message and the receiver's new_message notification titled `notification_title`,
-    in one statement (the hottest write: one round trip fewer); the notification's content
-    names the sender, whose display name only SQL knows here. Returns (message,
-    notification). Raises ForeignKeyViolationError for an unknown receiver,
-    CheckViolationError for a message to oneself, UniqueViolationError for a client_msg_id the
-    sender has used before."""
+    client_msg_id: str | None,
+    notify_origin: str | None,
+) -> tuple[Row, Row, list[int]]:
+    """The message, the receiver's new_message notification titled `notification_title` and
+    the three events they cause, logged with their sequence numbers (events_q.log_events_ctes):
+    message.receive for the receiver, message.receive for the sender's own sockets (with the
+    client_msg_id, if any) and notification.receive for the receiver, spelled as
+    realtime/events.py spells them (the data layer may not import it; tests/test_realtime.py
+    checks that a replayed frame equals the live one). One statement: the hottest write, and
+    in autocommit it needs no BEGIN and COMMIT round trips either. The notification's content
+    names the sender, whose display name only SQL knows here. Returns (message, notification,
+    the three events' seqs in that order). Raises ForeignKeyViolationError for an unknown
+    receiver, CheckViolationError for a message to oneself, UniqueViolationError for a
+    client_msg_id the sender has used before."""
     row = await conn.fetchrow(
         f"""WITH m AS (
                 INSERT INTO messages (sender_id, receiver_id, content, client_msg_id)
@@ -51,19 +61,42 @@ async def insert_message(
                 SELECT receiver_id, 'new_message', $4,
                        'You have a new message from ' || sender_name || '.', id
                 FROM named
-                RETURNING {NOTIFICATION_COLUMNS})
-            SELECT named.*, {", ".join(f"n.{c} AS n_{c}" for c in _NOTIFICATION_KEYS)}
+                RETURNING {NOTIFICATION_COLUMNS}),
+            given AS (
+                SELECT e.*
+                FROM named, n,
+                     LATERAL (SELECT {_MESSAGE_PAYLOAD} AS message,
+                                     {_NOTIFICATION_PAYLOAD} AS notification) j,
+                     LATERAL (VALUES
+                        (named.receiver_id, 'message.receive', named.sender_id,
+                         jsonb_build_object('type', 'message.receive',
+                                            'message', j.message), 1),
+                        (named.sender_id, 'message.receive', named.receiver_id,
+                         jsonb_build_object('type', 'message.receive',
+                                            'message', j.message)
+                         || CASE WHEN $5::text IS NULL THEN '{{}}'::jsonb
+                                 ELSE jsonb_build_object('client_msg_id', $5::text) END, 2),
+                        (n.user_id, 'notification.receive', NULL::bigint,
+                         jsonb_build_object('type', 'notification.receive',
+                                            'notification', j.notification), 3)
+                     ) AS e(u, t, p, d, ord)),
+            {events_q.log_events_ctes("$6::text", "$7::text")}
+            SELECT named.*, {", ".join(f"n.{c} AS n_{c}" for c in NOTIFICATION_KEYS)},
+                   (SELECT array_agg(seq ORDER BY ord) FROM numbered) AS seqs,
+                   (SELECT count(*) FROM notified) AS notified
             FROM named, n""",
         sender_id,
         receiver_id,
         content,
         notification_title,
         client_msg_id,
+        notify_origin,
+        channels.EVENTS,
     )
     both = exactly_one(row)
     message = {key: both[key] for key in _MESSAGE_KEYS}
-    notification = {key: both[f"n_{key}"] for key in _NOTIFICATION_KEYS}
-    return message, notification
+    notification = {key: both[f"n_{key}"] for key in NOTIFICATION_KEYS}
+    return message, notification, list(both["seqs"])
 
 
 async def get_message_by_client_msg_id(

@@ -8,6 +8,7 @@ from expertconnect.db.queries import NO_CURSOR
 NOTIFICATION_COLUMNS = (
     "id, user_id, title, content, notification_type, related_id, is_read, created_at"
 )
+NOTIFICATION_KEYS = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
 
 
 async def insert_notification(
