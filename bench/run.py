@@ -178,11 +178,14 @@ class Process:
         self.name = name
         self.log_path = ROOT / "var" / f"bench-{name}.log"
         self.log_path.parent.mkdir(exist_ok=True)
+        # The harness's own EXPERTCONNECT_BENCH_ADMIN_DSN is no config key: the server refuses
+        # unknown EXPERTCONNECT_* variables, so the children never see it.
+        inherited = {k: v for k, v in os.environ.items() if k != "EXPERTCONNECT_BENCH_ADMIN_DSN"}
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
                 argv,
                 cwd=ROOT,
-                env={**os.environ, **(env or {})},
+                env={**inherited, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -469,8 +472,10 @@ async def drop_database(admin: str, name: str) -> None:
 SCALE_SQL = [
     (
         "users",
-        """INSERT INTO users (username, email, password_hash, first_name, last_name)
-                 SELECT 'scale_' || g, 'scale_' || g || '@example.com', $1, 'Scale', 'User ' || g
+        """INSERT INTO users (username, email, password_hash, first_name, last_name,
+                                   username_normalized, email_normalized)
+                 SELECT 'scale_' || g, 'scale_' || g || '@example.com', $1, 'Scale', 'User ' || g,
+                        'scale_' || g, 'scale_' || g || '@example.com'
                  FROM generate_series(1, $2) g""",
     ),
     (
@@ -681,9 +686,11 @@ async def seed_pool(dsn: str, reader_id: int, peer_id: int, tag: str) -> dict:
             users = [
                 r["id"]
                 for r in await conn.fetch(
-                    """INSERT INTO users (username, email, password_hash, first_name, last_name)
+                    """INSERT INTO users (username, email, password_hash, first_name, last_name,
+                                       username_normalized, email_normalized)
                    SELECT 'pool_' || $2 || '_' || g, 'pool_' || $2 || '_' || g || '@example.com',
-                          'x', 'Pool', 'User ' || g
+                          'x', 'Pool', 'User ' || g,
+                          'pool_' || $2 || '_' || g, 'pool_' || $2 || '_' || g || '@example.com'
                    FROM generate_series(1, $1) g
                    ORDER BY g
                    RETURNING id""",
@@ -843,13 +850,15 @@ async def seed_experts(dsn: str, tag: str) -> dict:
             async with conn.transaction():
                 ids = await conn.fetch(
                     """INSERT INTO users (username, email, password_hash, first_name,
-                                          last_name, bio)
+                                          last_name, bio, username_normalized, email_normalized)
                        SELECT 'expert_' || $2 || '_' || g,
                               'expert_' || $2 || '_' || g || '@example.com', 'x',
                               (ARRAY['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Ken',
                                      'Linus', 'Margaret', 'Donald', 'Frances'])[1 + g % 10],
                               'Expert ' || g,
-                              'Consultant for ' || (1 + g % 20) || ' years.'
+                              'Consultant for ' || (1 + g % 20) || ' years.',
+                              'expert_' || $2 || '_' || g,
+                              'expert_' || $2 || '_' || g || '@example.com'
                        FROM generate_series(1, $1) g
                        ORDER BY g
                        RETURNING id""",
@@ -887,8 +896,10 @@ def websocket_load(dsn: str, targets: list[tuple[str, int, int]]) -> dict:
     with the same users, tokens and load. Per round, the server's paced p99 ÷ the floor's."""
     rows = run_sql(
         dsn,
-        """INSERT INTO users (username, email, password_hash, first_name)
-                           SELECT 'ws_' || g, 'ws_' || g || '@example.com', 'x', 'Socket'
+        """INSERT INTO users (username, email, password_hash, first_name,
+                                              username_normalized, email_normalized)
+                           SELECT 'ws_' || g, 'ws_' || g || '@example.com', 'x', 'Socket',
+                                  'ws_' || g, 'ws_' || g || '@example.com'
                            FROM generate_series(1, $1) g RETURNING id""",
         WS_SOCKETS,
     )
