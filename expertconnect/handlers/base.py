@@ -17,6 +17,7 @@ import tornado.web
 from expertconnect import migrate, wire
 from expertconnect.auth import InvalidToken
 from expertconnect.db import DatabaseUnavailable
+from expertconnect.db.queries import JsonPage
 from expertconnect.db.queries import health as health_q
 from expertconnect.errors import (
     BEARER_EXPECTED,
@@ -257,10 +258,19 @@ class BaseHandler(RequestContextHandler):
         """A list page, still a plain JSON array; when it is full, a Link header names the next
         page (the same query with before_id set to the last row's id)."""
         if rows and len(rows) == page["limit"]:
-            query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-            query.update(before_id=str(rows[-1]["id"]), limit=str(page["limit"]))
-            self.set_header("Link", f'<{self.request.path}?{urlencode(query)}>; rel="next"')
+            self._link_next_page(rows[-1]["id"], page["limit"])
         self.write_json(rows)
+
+    def write_json_page(self, json_page: JsonPage, page: dict) -> None:
+        """write_page for a page that PostgreSQL wrote as JSON: its text is sent as it is."""
+        if json_page.rows and json_page.rows == page["limit"]:
+            self._link_next_page(json_page.last_id, page["limit"])
+        self.finish(json_page.body)
+
+    def _link_next_page(self, last_id: int | None, limit: int) -> None:
+        query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        query.update(before_id=str(last_id), limit=str(limit))
+        self.set_header("Link", f'<{self.request.path}?{urlencode(query)}>; rel="next"')
 
     @staticmethod
     def path_id(raw: str, not_found: str) -> int:
