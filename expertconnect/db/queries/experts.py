@@ -46,7 +46,8 @@ _CARD_JOINS = f"""
 # requester: user_busy_intervals, through its gist index), and in none of the searcher's ($6)
 # own pending requests that involve them. Other people's pending requests do not count: a
 # stranger's request must not hide an expert from everyone else. NULL means "no filter"; OR
-# stops at a true `IS NULL`, so no subquery runs then.
+# stops at a true `IS NULL`, so no subquery runs then. They read u.id and u.timezone only
+# (the search applies them to its ranked matches).
 _EXPERT_FILTERS = """
     EXISTS (SELECT 1 FROM user_skills s
             WHERE s.user_id = u.id AND ($1::bigint IS NULL OR s.category_id = $1))
@@ -121,6 +122,10 @@ async def search_experts_json(
     web-search-style query `text`, best match first, then newest, as a JSON array. Candidates
     come from the GIN index users_search_document_idx.
 
+    The matches are ranked first and the filters (a skill at all, rating, availability) then
+    tried in rank order until `limit` pass (OFFSET 0 keeps the planner from pushing them
+    into the scan): a page of 20 probes about 20 matches, not every match.
+
     The rank is the sum of each query word's own ts_rank, so a word scores by the field it is
     found in (skill > name > bio). ts_rank of the whole AND query would also reward words
     standing close together, and in a document that concatenates fields that proximity is
@@ -132,12 +137,16 @@ async def search_experts_json(
                              FROM unnest(tsvector_to_array(to_tsvector('simple', $4))) AS word
                             ) AS words),
             hits AS (
-                SELECT u.id,
-                       (SELECT sum(ts_rank(u.search_document, w)) FROM unnest(q.words) AS w)
-                           AS rank
-                FROM users u CROSS JOIN q
-                WHERE u.search_document @@ q.query AND {_EXPERT_FILTERS}
-                ORDER BY rank DESC, u.id DESC
+                SELECT u.id, u.rank
+                FROM (SELECT u.id, u.timezone,
+                             (SELECT sum(ts_rank(u.search_document, w))
+                              FROM unnest(q.words) AS w) AS rank
+                      FROM users u CROSS JOIN q
+                      WHERE u.search_document @@ q.query
+                      ORDER BY rank DESC, u.id DESC
+                      OFFSET 0) u
+                WHERE {_EXPERT_FILTERS}
+                ORDER BY u.rank DESC, u.id DESC
                 LIMIT $5)
             SELECT {json_array(order_by="hits.rank DESC, u.id DESC", of="card")}
             FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
