@@ -27,6 +27,22 @@ def sql_timestamp(expression: str) -> str:
     return f"""to_char(({expression}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 
+def sql_float(expression: str) -> str:
+    """A float8 as json.dumps writes a Python float (repr: 4.0, not PostgreSQL's 4), as a json
+    value for row_to_json to embed; NULL stays NULL. For finite values whose repr has no
+    exponent (such as a rating rounded to 2 decimals): both then write the shortest digits."""
+    return (
+        f"(CASE WHEN ({expression}) = trunc({expression}) THEN ({expression})::text || '.0' "
+        f"ELSE ({expression})::text END)::json"
+    )
+
+
+def sql_time_of_day(expression: str) -> str:
+    """A time of day as _default below writes it (HH:MM:SS), in SQL; `expression` is a time
+    column or expression of the caller's own SQL."""
+    return f"to_char({expression}, 'HH24:MI:SS')"
+
+
 def _default(value: object) -> str:
     if isinstance(value, dt.datetime):
         return format_timestamp(value)

@@ -237,12 +237,14 @@ def list_queries(tag_word: str):
     return [
         (
             "meetings, both roles",
-            lambda c, u, p: meetings_q.list_meetings_of_participant(c, u, status=None, **page),
+            lambda c, u, p: meetings_q.list_meetings_of_participant_json(c, u, status=None, **page),
             {"meetings_requester_id_id_idx", "meetings_expert_id_id_idx"},
         ),
         (
             "meetings, both roles, one status",
-            lambda c, u, p: meetings_q.list_meetings_of_participant(c, u, status="pending", **page),
+            lambda c, u, p: meetings_q.list_meetings_of_participant_json(
+                c, u, status="pending", **page
+            ),
             # For an open status the partial indexes of open meetings serve as well.
             {
                 (
@@ -255,32 +257,34 @@ def list_queries(tag_word: str):
         ),
         (
             "meetings as requester",
-            lambda c, u, p: meetings_q.list_meetings_as_requester(c, u, status=None, **page),
+            lambda c, u, p: meetings_q.list_meetings_as_requester_json(c, u, status=None, **page),
             {"meetings_requester_id_id_idx"},
         ),
         (
             "meetings as expert, one status",
-            lambda c, u, p: meetings_q.list_meetings_as_expert(c, u, status="completed", **page),
+            lambda c, u, p: meetings_q.list_meetings_as_expert_json(
+                c, u, status="completed", **page
+            ),
             {"meetings_expert_id_id_idx"},
         ),
         (
             "all my messages",
-            lambda c, u, p: messages_q.list_messages(c, u, **page),
+            lambda c, u, p: messages_q.list_messages_json(c, u, **page),
             {"messages_sender_id_id_idx", "messages_receiver_id_id_idx"},
         ),
         (
             "all my messages, second page",
-            lambda c, u, p: messages_q.list_messages(c, u, limit=50, before_id=90_000_000),
+            lambda c, u, p: messages_q.list_messages_json(c, u, limit=50, before_id=90_000_000),
             {"messages_sender_id_id_idx", "messages_receiver_id_id_idx"},
         ),
         (
             "conversation",
-            lambda c, u, p: messages_q.list_conversation(c, u, p, **page),
+            lambda c, u, p: messages_q.list_conversation_json(c, u, p, **page),
             {"messages_sender_receiver_id_idx"},
         ),
         (
             "conversations list",
-            lambda c, u, p: messages_q.list_conversations(c, u, limit=50),
+            lambda c, u, p: messages_q.list_conversations_json(c, u, limit=50),
             {
                 ("messages_sender_receiver_id_idx", "messages_sender_id_id_idx"),
                 "messages_receiver_id_id_idx",
@@ -288,22 +292,22 @@ def list_queries(tag_word: str):
         ),
         (
             "notifications, all",
-            lambda c, u, p: notifications_q.list_notifications(c, u, **page),
+            lambda c, u, p: notifications_q.list_notifications_json(c, u, **page),
             {"notifications_user_id_id_idx"},
         ),
         (
             "notifications, unread",
-            lambda c, u, p: notifications_q.list_unread_notifications(c, u, **page),
+            lambda c, u, p: notifications_q.list_unread_notifications_json(c, u, **page),
             {"notifications_user_id_unread_idx"},
         ),
         (
             "notifications, read",
-            lambda c, u, p: notifications_q.list_read_notifications(c, u, **page),
+            lambda c, u, p: notifications_q.list_read_notifications_json(c, u, **page),
             {"notifications_user_id_id_idx"},
         ),
         (
             "credit transactions",
-            lambda c, u, p: credits_q.list_transactions(c, u, **page),
+            lambda c, u, p: credits_q.list_transactions_json(c, u, **page),
             {"credit_transactions_user_id_id_idx"},
         ),
         (
@@ -320,12 +324,12 @@ def list_queries(tag_word: str):
         ),
         (
             "user skills",
-            lambda c, u, p: skills_q.list_user_skills(c, u, **page),
+            lambda c, u, p: skills_q.list_user_skills_json(c, u, **page),
             {"user_skills_user_category_skill_key"},
         ),
         (
             "availability",
-            lambda c, u, p: availability_q.list_windows(c, u),
+            lambda c, u, p: availability_q.list_windows_json(c, u),
             {"user_availability_no_overlap_excl"},
         ),
         (
@@ -361,14 +365,14 @@ def list_queries(tag_word: str):
         ),
         (
             "experts list",
-            lambda c, u, p: experts_q.list_experts(
+            lambda c, u, p: experts_q.list_experts_json(
                 c, category_id=None, min_rating=None, available_at=None, viewer_id=p, **page
             ),
             {"users_pkey"},
         ),
         (
             "experts list, filtered",
-            lambda c, u, p: experts_q.list_experts(
+            lambda c, u, p: experts_q.list_experts_json(
                 c,
                 category_id=3,
                 min_rating=3.0,
@@ -380,7 +384,7 @@ def list_queries(tag_word: str):
         ),
         (
             "experts search",
-            lambda c, u, p: experts_q.search_experts(
+            lambda c, u, p: experts_q.search_experts_json(
                 c,
                 f"{tag_word}7",
                 category_id=None,
@@ -393,7 +397,7 @@ def list_queries(tag_word: str):
         ),
         (
             "experts search, filtered",
-            lambda c, u, p: experts_q.search_experts(
+            lambda c, u, p: experts_q.search_experts_json(
                 c,
                 f"{tag_word}7 consulting",
                 category_id=2,

@@ -19,6 +19,7 @@ from expertconnect import migrate, wire
 from expertconnect.actions import idempotency
 from expertconnect.auth import InvalidToken, TokenClaims
 from expertconnect.db import DatabaseUnavailable
+from expertconnect.db.queries import JsonPage
 from expertconnect.db.queries import health as health_q
 from expertconnect.errors import (
     BEARER_EXPECTED,
@@ -279,14 +280,18 @@ class BaseHandler(RequestContextHandler):
         before_id = form.object_id("before_id", required=False)
         return {"limit": limit or PAGE_DEFAULT, "before_id": before_id}
 
-    def write_page(self, rows: list[dict], page: Page) -> None:
-        """A list page, still a plain JSON array; when it is full, a Link header names the next
-        page (the same query with before_id set to the last row's id)."""
-        if rows and len(rows) == page["limit"]:
-            query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-            query.update(before_id=str(rows[-1]["id"]), limit=str(page["limit"]))
-            self.set_header("Link", f'<{self.request.path}?{urlencode(query)}>; rel="next"')
-        self.write_json(rows)
+    def write_json_page(self, json_page: JsonPage, page: Page) -> None:
+        """A list page that PostgreSQL wrote as the API's JSON array, sent as it is; when it is
+        full, a Link header names the next page (the same query with before_id set to the last
+        row's id)."""
+        if json_page.rows and json_page.rows == page["limit"]:
+            self._link_next_page(json_page.last_id, page["limit"])
+        self.finish(json_page.body)
+
+    def _link_next_page(self, last_id: int | None, limit: int) -> None:
+        query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        query.update(before_id=str(last_id), limit=str(limit))
+        self.set_header("Link", f'<{self.request.path}?{urlencode(query)}>; rel="next"')
 
     @staticmethod
     def path_id(raw: str, not_found: str) -> int:

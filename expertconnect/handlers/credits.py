@@ -29,8 +29,8 @@ class TransactionsHandler(BaseHandler):
         form = self.query_form()
         page = self.page(form)
         form.validate()
-        rows = await credits_q.list_transactions(self.db, self.user_id, **page)
-        self.write_page(rows, page)
+        transactions_json = await credits_q.list_transactions_json(self.db, self.user_id, **page)
+        self.write_json_page(transactions_json, page)
 
 
 class PurchaseHandler(BaseHandler):

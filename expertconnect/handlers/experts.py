@@ -56,15 +56,17 @@ class ExpertsHandler(BaseHandler):
         page = self.page(form)
         form.validate()
         if text is None:
-            self.write_page(
-                await experts_q.list_experts(self.db, **filters, viewer_id=self.user_id, **page),
+            self.write_json_page(
+                await experts_q.list_experts_json(
+                    self.db, **filters, viewer_id=self.user_id, **page
+                ),
                 page,
             )
         else:
             # Ranked results are not in id order, so an id cursor cannot page them: with q,
             # before_id is ignored and `limit` takes the best matches.
-            self.write_json(
-                await experts_q.search_experts(
+            self.finish(
+                await experts_q.search_experts_json(
                     self.db, text, **filters, viewer_id=self.user_id, limit=page["limit"]
                 )
             )

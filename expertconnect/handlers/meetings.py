@@ -16,9 +16,9 @@ TITLE_MAX = 200
 TEXT_MAX = 5000
 
 _LISTS = {
-    None: meetings_q.list_meetings_of_participant,
-    "requester": meetings_q.list_meetings_as_requester,
-    "expert": meetings_q.list_meetings_as_expert,
+    None: meetings_q.list_meetings_of_participant_json,
+    "requester": meetings_q.list_meetings_as_requester_json,
+    "expert": meetings_q.list_meetings_as_expert_json,
 }
 
 
@@ -31,8 +31,8 @@ class MeetingListHandler(BaseHandler):
         role = form.choice("role", ROLES, required=False)
         page = self.page(form)
         form.validate()
-        rows = await _LISTS[role](self.db, self.user_id, status=status, **page)
-        self.write_page(rows, page)
+        meetings_json = await _LISTS[role](self.db, self.user_id, status=status, **page)
+        self.write_json_page(meetings_json, page)
 
     async def post(self) -> None:
         # requester_id, status and id are the server's to set: ignored if sent.

@@ -21,10 +21,12 @@ class MessagesHandler(BaseHandler):
         page = self.page(form)
         form.validate()
         if with_user is None:
-            rows = await messages_q.list_messages(self.db, self.user_id, **page)
+            messages_json = await messages_q.list_messages_json(self.db, self.user_id, **page)
         else:
-            rows = await messages_q.list_conversation(self.db, self.user_id, with_user, **page)
-        self.write_page(rows, page)
+            messages_json = await messages_q.list_conversation_json(
+                self.db, self.user_id, with_user, **page
+            )
+        self.write_json_page(messages_json, page)
 
     async def post(self) -> None:
         # sender_id, is_read and id come from the server: they are ignored if sent.
@@ -69,7 +71,7 @@ class ConversationsHandler(BaseHandler):
         form = self.query_form()
         limit = self.page(form)["limit"]
         form.validate()
-        self.write_json(await messages_q.list_conversations(self.db, self.user_id, limit=limit))
+        self.finish(await messages_q.list_conversations_json(self.db, self.user_id, limit=limit))
 
 
 class NotificationsHandler(BaseHandler):
@@ -79,12 +81,12 @@ class NotificationsHandler(BaseHandler):
         page = self.page(form)
         form.validate()
         if is_read is None:
-            rows = await notifications_q.list_notifications(self.db, self.user_id, **page)
+            listing = notifications_q.list_notifications_json
         elif is_read:
-            rows = await notifications_q.list_read_notifications(self.db, self.user_id, **page)
+            listing = notifications_q.list_read_notifications_json
         else:
-            rows = await notifications_q.list_unread_notifications(self.db, self.user_id, **page)
-        self.write_page(rows, page)
+            listing = notifications_q.list_unread_notifications_json
+        self.write_json_page(await listing(self.db, self.user_id, **page), page)
 
 
 class NotificationHandler(BaseHandler):

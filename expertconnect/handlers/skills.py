@@ -41,7 +41,7 @@ class UserSkillsHandler(_OwnedListHandler):
         form = self.query_form()
         page = self.page(form)
         user_id = await self._target_user_id(form)
-        self.write_page(await skills_q.list_user_skills(self.db, user_id, **page), page)
+        self.write_json_page(await skills_q.list_user_skills_json(self.db, user_id, **page), page)
 
     async def post(self) -> None:
         # The owner is always the caller: "user" and "id" in the body are ignored.
@@ -94,7 +94,7 @@ class UserAvailabilityHandler(_OwnedListHandler):
     async def get(self) -> None:
         # The whole week in day/time order: a schedule, not a feed, so no id cursor.
         user_id = await self._target_user_id(self.query_form())
-        self.write_json(await availability_q.list_windows(self.db, user_id))
+        self.finish(await availability_q.list_windows_json(self.db, user_id))
 
     async def post(self) -> None:
         form = self.form()

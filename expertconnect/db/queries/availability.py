@@ -7,20 +7,24 @@ from __future__ import annotations
 import datetime as dt
 
 from expertconnect.db import Executor, Row, exactly_one
+from expertconnect.db.queries import json_array
+from expertconnect.wire import sql_time_of_day
 
 _WINDOW_COLUMNS = "id, user_id AS user, day_of_week, start_time, end_time"
 
 
-async def list_windows(conn: Executor, user_id: int) -> list[Row]:
-    """A user's week, Sunday first; served by the gist index of
+async def list_windows_json(conn: Executor, user_id: int) -> str:
+    """A user's week, Sunday first, as a JSON array; served by the gist index of
     user_availability_no_overlap_excl."""
-    rows = await conn.fetch(
-        f"""SELECT {_WINDOW_COLUMNS} FROM user_availability
-            WHERE user_id = $1
-            ORDER BY day_of_week, start_time""",
+    return await conn.fetchval(
+        f"""SELECT {json_array(order_by="w.day_of_week, w.start_time")}
+            FROM (SELECT id, user_id AS user, day_of_week,
+                         {sql_time_of_day("start_time")} AS start_time,
+                         {sql_time_of_day("end_time")} AS end_time
+                  FROM user_availability
+                  WHERE user_id = $1) w""",
         user_id,
     )
-    return [dict(r) for r in rows]
 
 
 async def insert_window(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 from expertconnect.db import Executor, Row, channels, exactly_one
-from expertconnect.db.queries import NO_CURSOR
+from expertconnect.db.queries import NO_CURSOR, JsonPage, fetch_json_page, json_page
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS, NOTIFICATION_KEYS
+from expertconnect.wire import sql_timestamp
 
 # The largest balance an `integer` column holds: a credit that would pass it is refused.
 BALANCE_MAX = 2**31 - 1
@@ -129,22 +130,25 @@ async def insert_transaction(
     return exactly_one(row)
 
 
-async def list_transactions(
+async def list_transactions_json(
     conn: Executor, user_id: int, *, limit: int, before_id: int | None = None
-) -> list[Row]:
+) -> JsonPage:
     """One user's ledger, newest first (credit_transactions_user_id_id_idx)."""
-    rows = await conn.fetch(
-        """SELECT t.id, t.user_id AS user, u.username, t.transaction_type, t.amount,
-                  t.description, t.related_meeting_id, t.created_at
-           FROM credit_transactions t JOIN users u ON u.id = t.user_id
-           WHERE t.user_id = $1 AND t.id < $2
-           ORDER BY t.id DESC
-           LIMIT $3""",
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT t.id, t.user_id AS user, u.username, t.transaction_type, t.amount,
+                       t.description, t.related_meeting_id, {sql_timestamp("t.created_at")}
+                           AS created_at
+                FROM credit_transactions t JOIN users u ON u.id = t.user_id
+                WHERE t.user_id = $1 AND t.id < $2
+                ORDER BY t.id DESC
+                LIMIT $3"""
+        ),
         user_id,
         before_id or NO_CURSOR,
         limit,
     )
-    return [dict(r) for r in rows]
 
 
 async def insert_payment(

@@ -9,7 +9,14 @@ import json
 from asyncpg import Record
 
 from expertconnect.db import Executor, Row
-from expertconnect.db.queries import NO_CURSOR
+from expertconnect.db.queries import (
+    NO_CURSOR,
+    JsonPage,
+    fetch_json_page,
+    json_array,
+    json_page,
+    wire_columns,
+)
 
 # The public card of a user (never email, never balance); u is a users row. Skills, rating and
 # meeting counts come from per-user LATERAL subqueries on (user_id ...) indexes. The lists
@@ -18,14 +25,16 @@ from expertconnect.db.queries import NO_CURSOR
 _CARD_COLUMNS = """u.id, u.username, u.first_name, u.last_name, u.bio, u.profile_picture,
                    u.timezone, sk.skills, rv.average_rating, rv.review_count,
                    mt.completed_meetings, u.credits_per_hour"""
+# The same columns as the lists write them in JSON.
+_CARD_WIRE_COLUMNS = wire_columns(_CARD_COLUMNS, floats=("rv.average_rating",))
 
-_CARD_JOINS = """
+_CARD_JOINS = f"""
     CROSS JOIN LATERAL (
-        SELECT coalesce(json_agg(json_build_object(
-                   'id', s.id, 'category', s.category_id, 'category_name', c.name,
-                   'skill_name', s.skill_name, 'proficiency_level', s.proficiency_level)
-                   ORDER BY s.id DESC), '[]') AS skills
+        SELECT {json_array(order_by="s.id DESC", of="skill")}::json AS skills
         FROM user_skills s JOIN categories c ON c.id = s.category_id
+        CROSS JOIN LATERAL (
+            SELECT s.id, s.category_id AS category, c.name AS category_name, s.skill_name,
+                   s.proficiency_level) skill
         WHERE s.user_id = u.id) sk
     CROSS JOIN LATERAL (
         SELECT round(avg(r.rating), 2)::float8 AS average_rating, count(*) AS review_count
@@ -40,7 +49,8 @@ _CARD_JOINS = """
 # requester: user_busy_intervals, through its gist index), and in none of the searcher's ($6)
 # own pending requests that involve them. Other people's pending requests do not count: a
 # stranger's request must not hide an expert from everyone else. NULL means "no filter"; OR
-# stops at a true `IS NULL`, so no subquery runs then.
+# stops at a true `IS NULL`, so no subquery runs then. They read u.id and u.timezone only
+# (the search applies them to its ranked matches).
 _EXPERT_FILTERS = """
     EXISTS (SELECT 1 FROM user_skills s
             WHERE s.user_id = u.id AND ($1::bigint IS NULL OR s.category_id = $1))
@@ -60,13 +70,19 @@ _EXPERT_FILTERS = """
                           AND m.scheduled_start <= $3 AND m.scheduled_end > $3)))"""
 
 
+# The cards of the page of ids in `hits`, as a JSON page.
+_HITS_PAGE = json_page(
+    f"SELECT {_CARD_WIRE_COLUMNS} FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}"
+)
+
+
 def _card(row: Record) -> Row:
     card = dict(row)
     card["skills"] = json.loads(card["skills"])
     return card
 
 
-async def list_experts(
+async def list_experts_json(
     conn: Executor,
     *,
     category_id: int | None,
@@ -75,18 +91,17 @@ async def list_experts(
     viewer_id: int,
     limit: int,
     before_id: int | None,
-) -> list[Row]:
+) -> JsonPage:
     """Users with at least one skill, newest first: a backward walk of users_pkey. `viewer_id`
     is the searcher (their own pending requests count as taken time)."""
-    rows = await conn.fetch(
+    return await fetch_json_page(
+        conn,
         f"""WITH hits AS (
                 SELECT u.id FROM users u
                 WHERE u.id < $4 AND {_EXPERT_FILTERS}
                 ORDER BY u.id DESC
                 LIMIT $5)
-            SELECT {_CARD_COLUMNS}
-            FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
-            ORDER BY u.id DESC""",
+            {_HITS_PAGE}""",
         category_id,
         min_rating,
         available_at,
@@ -94,10 +109,9 @@ async def list_experts(
         limit,
         viewer_id,
     )
-    return [_card(r) for r in rows]
 
 
-async def search_experts(
+async def search_experts_json(
     conn: Executor,
     text: str,
     *,
@@ -106,32 +120,40 @@ async def search_experts(
     available_at: dt.datetime | None,
     viewer_id: int,
     limit: int,
-) -> list[Row]:
+) -> str:
     """Users with at least one skill whose search document (skills, names, bio) matches the
-    web-search-style query `text`, best match first, then newest. Candidates come from the GIN
-    index users_search_document_idx.
+    web-search-style query `text`, best match first, then newest, as a JSON array. Candidates
+    come from the GIN index users_search_document_idx.
+
+    The matches are ranked first and the filters (a skill at all, rating, availability) then
+    tried in rank order until `limit` pass (OFFSET 0 keeps the planner from pushing them
+    into the scan): a page of 20 probes about 20 matches, not every match.
 
     The rank is the sum of each query word's own ts_rank, so a word scores by the field it is
     found in (skill > name > bio). ts_rank of the whole AND query would also reward words
     standing close together, and in a document that concatenates fields that proximity is
     noise: it ranked "Python" written twice in a bio above "Python" as a skill."""
-    rows = await conn.fetch(
+    return await conn.fetchval(
         f"""WITH q AS (
                 SELECT websearch_to_tsquery('simple', $4) AS query,
                        ARRAY(SELECT plainto_tsquery('simple', word)
                              FROM unnest(tsvector_to_array(to_tsvector('simple', $4))) AS word
                             ) AS words),
             hits AS (
-                SELECT u.id,
-                       (SELECT sum(ts_rank(u.search_document, w)) FROM unnest(q.words) AS w)
-                           AS rank
-                FROM users u CROSS JOIN q
-                WHERE u.search_document @@ q.query AND {_EXPERT_FILTERS}
-                ORDER BY rank DESC, u.id DESC
+                SELECT u.id, u.rank
+                FROM (SELECT u.id, u.timezone,
+                             (SELECT sum(ts_rank(u.search_document, w))
+                              FROM unnest(q.words) AS w) AS rank
+                      FROM users u CROSS JOIN q
+                      WHERE u.search_document @@ q.query
+                      ORDER BY rank DESC, u.id DESC
+                      OFFSET 0) u
+                WHERE {_EXPERT_FILTERS}
+                ORDER BY u.rank DESC, u.id DESC
                 LIMIT $5)
-            SELECT {_CARD_COLUMNS}
+            SELECT {json_array(order_by="hits.rank DESC, u.id DESC", of="card")}
             FROM hits JOIN users u ON u.id = hits.id {_CARD_JOINS}
-            ORDER BY hits.rank DESC, u.id DESC""",
+            CROSS JOIN LATERAL (SELECT {_CARD_WIRE_COLUMNS}) card""",
         category_id,
         min_rating,
         available_at,
@@ -139,7 +161,6 @@ async def search_experts(
         limit,
         viewer_id,
     )
-    return [_card(r) for r in rows]
 
 
 async def get_public_profile(conn: Executor, user_id: int) -> Row | None:

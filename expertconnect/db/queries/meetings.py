@@ -5,7 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from expertconnect.db import Executor, Row, exactly_one
-from expertconnect.db.queries import NO_CURSOR
+from expertconnect.db.queries import (
+    NO_CURSOR,
+    JsonPage,
+    fetch_json_page,
+    json_page,
+    wire_columns,
+)
 
 # The spec's meeting fields and the price; `m` is meetings, `r` the requester, `e` the expert,
 # `c` the category.
@@ -17,6 +23,10 @@ _MEETING_FIELDS = """m.id, m.title, m.description,
 _MEETING_JOINS = """JOIN users r ON r.id = m.requester_id
     JOIN users e ON e.id = m.expert_id
     JOIN categories c ON c.id = m.category_id"""
+# The same fields as the lists write them in JSON.
+_MEETING_WIRE_FIELDS = wire_columns(
+    _MEETING_FIELDS, timestamps=("m.scheduled_start", "m.scheduled_end", "m.created_at")
+)
 
 
 async def insert_meeting(
@@ -237,65 +247,68 @@ async def update_due_reminders(conn: Executor, *, minutes: int, batch: int) -> l
     return [dict(row) for row in rows]
 
 
-# The lists: newest first, below the cursor, optionally of one status. Each side is served by
-# its (user, id DESC) index; "both roles" is the UNION ALL of the two sides (never a user is
-# both: meetings_not_self_check), each already cut to the limit.
+# The lists: newest first, below the cursor, optionally of one status, as JSON pages. Each side
+# is served by its (user, id DESC) index; "both roles" is the UNION ALL of the two sides (never
+# a user is both: meetings_not_self_check), each already cut to the limit.
 
 
-async def list_meetings_as_requester(
+async def list_meetings_as_requester_json(
     conn: Executor, user_id: int, *, status: str | None, before_id: int | None, limit: int
-) -> list[Row]:
-    rows = await conn.fetch(
-        f"""SELECT {_MEETING_FIELDS}
-            FROM (SELECT * FROM meetings
-                  WHERE requester_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
-                  ORDER BY id DESC LIMIT $4) m
-            {_MEETING_JOINS}
-            ORDER BY m.id DESC""",
+) -> JsonPage:
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT {_MEETING_WIRE_FIELDS}
+                FROM (SELECT * FROM meetings
+                      WHERE requester_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
+                      ORDER BY id DESC LIMIT $4) m
+                {_MEETING_JOINS}"""
+        ),
         user_id,
         status,
         before_id or NO_CURSOR,
         limit,
     )
-    return [dict(row) for row in rows]
 
 
-async def list_meetings_as_expert(
+async def list_meetings_as_expert_json(
     conn: Executor, user_id: int, *, status: str | None, before_id: int | None, limit: int
-) -> list[Row]:
-    rows = await conn.fetch(
-        f"""SELECT {_MEETING_FIELDS}
-            FROM (SELECT * FROM meetings
-                  WHERE expert_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
-                  ORDER BY id DESC LIMIT $4) m
-            {_MEETING_JOINS}
-            ORDER BY m.id DESC""",
+) -> JsonPage:
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT {_MEETING_WIRE_FIELDS}
+                FROM (SELECT * FROM meetings
+                      WHERE expert_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
+                      ORDER BY id DESC LIMIT $4) m
+                {_MEETING_JOINS}"""
+        ),
         user_id,
         status,
         before_id or NO_CURSOR,
         limit,
     )
-    return [dict(row) for row in rows]
 
 
-async def list_meetings_of_participant(
+async def list_meetings_of_participant_json(
     conn: Executor, user_id: int, *, status: str | None, before_id: int | None, limit: int
-) -> list[Row]:
-    rows = await conn.fetch(
-        f"""SELECT {_MEETING_FIELDS}
-            FROM ((SELECT * FROM meetings
-                   WHERE requester_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
-                   ORDER BY id DESC LIMIT $4)
-                  UNION ALL
-                  (SELECT * FROM meetings
-                   WHERE expert_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
-                   ORDER BY id DESC LIMIT $4)
-                  ORDER BY id DESC LIMIT $4) m
-            {_MEETING_JOINS}
-            ORDER BY m.id DESC""",
+) -> JsonPage:
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT {_MEETING_WIRE_FIELDS}
+                FROM ((SELECT * FROM meetings
+                       WHERE requester_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
+                       ORDER BY id DESC LIMIT $4)
+                      UNION ALL
+                      (SELECT * FROM meetings
+                       WHERE expert_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
+                       ORDER BY id DESC LIMIT $4)
+                      ORDER BY id DESC LIMIT $4) m
+                {_MEETING_JOINS}"""
+        ),
         user_id,
         status,
         before_id or NO_CURSOR,
         limit,
     )
-    return [dict(row) for row in rows]

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from expertconnect.db import Executor, Row, channels, exactly_one
-from expertconnect.db.queries import NO_CURSOR
+from expertconnect.db.queries import (
+    NO_CURSOR,
+    JsonPage,
+    fetch_json_page,
+    json_array,
+    json_page,
+    wire_columns,
+)
 from expertconnect.db.queries import events as events_q
 from expertconnect.db.queries.notifications import NOTIFICATION_COLUMNS, NOTIFICATION_KEYS
+
+_NOTIFICATION_KEYS = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
+
 
 # The spec's message fields; m is a messages row, s its sender and r its receiver.
 _MESSAGE_FIELDS = """m.id, m.sender_id, user_display_name(s) AS sender_name, m.receiver_id,
                      user_display_name(r) AS receiver_name, m.content, m.is_read, m.created_at"""
+# The same fields as the lists write them in JSON.
+_MESSAGE_WIRE_FIELDS = wire_columns(_MESSAGE_FIELDS, timestamps=("m.created_at",))
 _MESSAGE_KEYS = (
     "id",
     "sender_id",
@@ -131,49 +143,53 @@ async def get_message_by_client_msg_id(
     }
 
 
-async def list_messages(
+async def list_messages_json(
     conn: Executor, user_id: int, *, limit: int, before_id: int | None
-) -> list[Row]:
+) -> JsonPage:
     """Messages sent or received by the user, newest first. Each direction is read from its
     own (user, id DESC) index and limited before the two are merged."""
-    rows = await conn.fetch(
-        f"""SELECT {_MESSAGE_FIELDS}
-            FROM ((SELECT * FROM messages WHERE sender_id = $1 AND id < $2
-                   ORDER BY id DESC LIMIT $3)
-                  UNION ALL
-                  (SELECT * FROM messages WHERE receiver_id = $1 AND id < $2
-                   ORDER BY id DESC LIMIT $3)
-                  ORDER BY id DESC LIMIT $3) m
-            JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
-            ORDER BY m.id DESC""",
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT {_MESSAGE_WIRE_FIELDS}
+                FROM ((SELECT * FROM messages WHERE sender_id = $1 AND id < $2
+                       ORDER BY id DESC LIMIT $3)
+                      UNION ALL
+                      (SELECT * FROM messages WHERE receiver_id = $1 AND id < $2
+                       ORDER BY id DESC LIMIT $3)
+                      ORDER BY id DESC LIMIT $3) m
+                JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id"""
+        ),
         user_id,
         before_id or NO_CURSOR,
         limit,
     )
-    return [dict(row) for row in rows]
 
 
-async def list_conversation(
+async def list_conversation_json(
     conn: Executor, user_id: int, other_id: int, *, limit: int, before_id: int | None
-) -> list[Row]:
+) -> JsonPage:
     """Messages between the two users, newest first: both directions through the
     (sender_id, receiver_id, id DESC) index, never an OR that defeats it."""
-    rows = await conn.fetch(
-        f"""SELECT {_MESSAGE_FIELDS}
-            FROM ((SELECT * FROM messages WHERE sender_id = $1 AND receiver_id = $2 AND id < $3
-                   ORDER BY id DESC LIMIT $4)
-                  UNION ALL
-                  (SELECT * FROM messages WHERE sender_id = $2 AND receiver_id = $1 AND id < $3
-                   ORDER BY id DESC LIMIT $4)
-                  ORDER BY id DESC LIMIT $4) m
-            JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
-            ORDER BY m.id DESC""",
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT {_MESSAGE_WIRE_FIELDS}
+                FROM ((SELECT * FROM messages
+                       WHERE sender_id = $1 AND receiver_id = $2 AND id < $3
+                       ORDER BY id DESC LIMIT $4)
+                      UNION ALL
+                      (SELECT * FROM messages
+                       WHERE sender_id = $2 AND receiver_id = $1 AND id < $3
+                       ORDER BY id DESC LIMIT $4)
+                      ORDER BY id DESC LIMIT $4) m
+                JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id"""
+        ),
         user_id,
         other_id,
         before_id or NO_CURSOR,
         limit,
     )
-    return [dict(row) for row in rows]
 
 
 async def update_read_from(conn: Executor, receiver_id: int, sender_id: int) -> Row:
@@ -191,16 +207,16 @@ async def update_read_from(conn: Executor, receiver_id: int, sender_id: int) -> 
     return exactly_one(row)
 
 
-async def list_conversations(conn: Executor, user_id: int, *, limit: int) -> list[Row]:
-    """One row per person the user has exchanged messages with, most recent exchange first:
-    {"user_id", "user_name", "last_message", "unread_count"}.
+async def list_conversations_json(conn: Executor, user_id: int, *, limit: int) -> str:
+    """One item per person the user has exchanged messages with, most recent exchange first,
+    as a JSON array: {"user_id", "user_name", "last_message", "unread_count"}.
 
     One pass over the user's messages finds each peer's newest message id and the number of
     messages that peer sent unread: the sent side is an index-only range of
     messages_sender_receiver_id_idx, the received side a range of messages_receiver_id_id_idx.
     Only the `limit` newest conversations are then joined to their last message (by primary
     key) and to the users. The cost grows with the user's message count, not the table's."""
-    rows = await conn.fetch(
+    return await conn.fetchval(
         f"""WITH peers AS (
                 SELECT peer_id, max(id) AS last_id,
                        count(*) FILTER (WHERE unread) AS unread_count
@@ -212,22 +228,15 @@ async def list_conversations(conn: Executor, user_id: int, *, limit: int) -> lis
                 GROUP BY peer_id
                 ORDER BY last_id DESC
                 LIMIT $2)
-            SELECT p.peer_id AS user_id, user_display_name(o) AS user_name, p.unread_count,
-                   {_MESSAGE_FIELDS}
+            SELECT {json_array(order_by="p.last_id DESC")}
             FROM peers p
             JOIN users o ON o.id = p.peer_id
             JOIN messages m ON m.id = p.last_id
             JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
-            ORDER BY p.last_id DESC""",
+            CROSS JOIN LATERAL (SELECT {_MESSAGE_WIRE_FIELDS}) last_message
+            CROSS JOIN LATERAL (
+                SELECT p.peer_id AS user_id, user_display_name(o) AS user_name,
+                       row_to_json(last_message) AS last_message, p.unread_count) w""",
         user_id,
         limit,
     )
-    return [
-        {
-            "user_id": row["user_id"],
-            "user_name": row["user_name"],
-            "last_message": {key: row[key] for key in _MESSAGE_KEYS},
-            "unread_count": row["unread_count"],
-        }
-        for row in rows
-    ]

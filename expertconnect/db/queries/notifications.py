@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from expertconnect.db import Executor, Row, exactly_one
-from expertconnect.db.queries import NO_CURSOR
+from expertconnect.db.queries import (
+    NO_CURSOR,
+    JsonPage,
+    fetch_json_page,
+    json_page,
+    wire_columns,
+)
 
 NOTIFICATION_COLUMNS = (
     "id, user_id, title, content, notification_type, related_id, is_read, created_at"
 )
 NOTIFICATION_KEYS = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
+
+# The same columns as the lists write them in JSON.
+_NOTIFICATION_WIRE_COLUMNS = wire_columns(NOTIFICATION_COLUMNS, timestamps=("created_at",))
 
 
 async def insert_notification(
@@ -37,43 +46,49 @@ async def insert_notification(
 # `NOT is_read` for the planner to use the partial index notifications_user_id_unread_idx.
 
 
-async def list_notifications(
+async def list_notifications_json(
     conn: Executor, user_id: int, *, limit: int, before_id: int | None
-) -> list[Row]:
-    rows = await conn.fetch(
-        f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
-            WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3""",
+) -> JsonPage:
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT {_NOTIFICATION_WIRE_COLUMNS} FROM notifications
+                WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"""
+        ),
         user_id,
         before_id or NO_CURSOR,
         limit,
     )
-    return [dict(row) for row in rows]
 
 
-async def list_unread_notifications(
+async def list_unread_notifications_json(
     conn: Executor, user_id: int, *, limit: int, before_id: int | None
-) -> list[Row]:
-    rows = await conn.fetch(
-        f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
-            WHERE user_id = $1 AND NOT is_read AND id < $2 ORDER BY id DESC LIMIT $3""",
+) -> JsonPage:
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT {_NOTIFICATION_WIRE_COLUMNS} FROM notifications
+                WHERE user_id = $1 AND NOT is_read AND id < $2 ORDER BY id DESC LIMIT $3"""
+        ),
         user_id,
         before_id or NO_CURSOR,
         limit,
     )
-    return [dict(row) for row in rows]
 
 
-async def list_read_notifications(
+async def list_read_notifications_json(
     conn: Executor, user_id: int, *, limit: int, before_id: int | None
-) -> list[Row]:
-    rows = await conn.fetch(
-        f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
-            WHERE user_id = $1 AND is_read AND id < $2 ORDER BY id DESC LIMIT $3""",
+) -> JsonPage:
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT {_NOTIFICATION_WIRE_COLUMNS} FROM notifications
+                WHERE user_id = $1 AND is_read AND id < $2 ORDER BY id DESC LIMIT $3"""
+        ),
         user_id,
         before_id or NO_CURSOR,
         limit,
     )
-    return [dict(row) for row in rows]
 
 
 async def get_notification(conn: Executor, user_id: int, notification_id: int) -> Row | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from expertconnect.db import Executor, Row, exactly_one
+from expertconnect.db.queries import JsonPage, fetch_json_page, json_page
 
 _SKILL_COLUMNS = """s.id, s.user_id AS user, s.category_id AS category, c.name AS category_name,
                     s.skill_name, s.proficiency_level"""
@@ -14,21 +15,23 @@ async def list_categories(conn: Executor) -> list[Row]:
     return [dict(r) for r in rows]
 
 
-async def list_user_skills(
+async def list_user_skills_json(
     conn: Executor, user_id: int, *, limit: int, before_id: int | None = None
-) -> list[Row]:
+) -> JsonPage:
     """A user's skills, newest first; `before_id` is the cursor from the previous page."""
-    rows = await conn.fetch(
-        f"""SELECT {_SKILL_COLUMNS}
-            FROM user_skills s JOIN categories c ON c.id = s.category_id
-            WHERE s.user_id = $1 AND ($2::bigint IS NULL OR s.id < $2)
-            ORDER BY s.id DESC
-            LIMIT $3""",
+    return await fetch_json_page(
+        conn,
+        json_page(
+            f"""SELECT {_SKILL_COLUMNS}
+                FROM user_skills s JOIN categories c ON c.id = s.category_id
+                WHERE s.user_id = $1 AND ($2::bigint IS NULL OR s.id < $2)
+                ORDER BY s.id DESC
+                LIMIT $3"""
+        ),
         user_id,
         before_id,
         limit,
     )
-    return [dict(r) for r in rows]
 
 
 async def insert_user_skill(
