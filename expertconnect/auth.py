@@ -57,9 +57,15 @@ class PasswordHasher:
 
     async def check(self, password: str, password_hash: str | None) -> bool:
         stored = password_hash.encode() if password_hash else self._decoy_hash
-        matches = await asyncio.get_running_loop().run_in_executor(
-            self._executor, bcrypt.checkpw, password.encode(), stored
-        )
+        try:
+            matches = await asyncio.get_running_loop().run_in_executor(
+                self._executor, bcrypt.checkpw, password.encode(), stored
+            )
+        except ValueError:
+            # Not a bcrypt hash (a row written by hand, a damaged one): no password matches
+            # it, and the login is a plain 401, not a 500.
+            log.warning("a stored password hash is not a bcrypt hash; refusing the login")
+            return False
         return matches and password_hash is not None
 
 

@@ -53,6 +53,14 @@ def test_password_longer_than_bcrypt_accepts_is_a_400_not_a_500(api):
     assert "password" in r.json["errors"]
 
 
+def test_a_stored_hash_that_is_not_bcrypt_refuses_the_login_with_a_401(api, make_user, db):
+    # A row written by hand (or damaged): the login is refused like a wrong password.
+    user = make_user()
+    db.execute("UPDATE users SET password_hash = 'x' WHERE id = $1", user.id)
+    r = api("POST", "/api/users/login/", json={"username": user.username, "password": PASSWORD})
+    assert (r.status, r.json) == (401, {"error": "Invalid username or password"})
+
+
 def test_login_with_the_right_password_returns_a_new_token(api, make_user):
     user = make_user()
     r = api("POST", "/api/users/login/", json={"username": user.username, "password": PASSWORD})
