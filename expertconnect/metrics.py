@@ -4,13 +4,16 @@ pool are read when scraped."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Awaitable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
     from expertconnect.db import Database
@@ -26,19 +29,12 @@ class Metrics:
     def __init__(self) -> None:
         # Not prometheus_client's global REGISTRY: the series belong to this object alone.
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "expertconnect_http_requests",
-            "HTTP requests answered, by route pattern, method and status",
-            ["route", "method", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "expertconnect_http_request_duration_seconds",
-            "Time from a request's first byte to its answer, by route pattern",
-            ["route"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        # Requests are counted on every answer, so their series are kept in plain counters and
+        # handed to prometheus_client when scraped (_RequestCollector): a Counter and a
+        # Histogram child take a lock each per update, 1.3-2.2 us a request (timeit); a dict
+        # update and a bisect take 0.35-0.6 us.
+        self._requests = _RequestCollector()
+        self.registry.register(self._requests)
         self.events_pushed = Counter(
             "expertconnect_ws_events_pushed",
             "Live events sent to WebSockets",
@@ -66,17 +62,9 @@ class Metrics:
             ["sweep"],
             registry=self.registry,
         )
-        # (route, method, status) -> its counter and histogram children: looking labels up
-        # costs more than counting, and the key set is small (routes x verbs x statuses).
-        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        series = self._request_series.get((route, method, status))
-        if series is None:
-            series = (self.requests.labels(route, method, str(status)), self.latency.labels(route))
-            self._request_series[(route, method, status)] = series
-        series[0].inc()
-        series[1].observe(seconds)
+        self._requests.observe(route, method, status, seconds)
 
     async def sweep(self, name: str, run: Awaitable[Any]) -> None:
         """Await one run of a periodic sweep, counting it when done (successful or not)."""
@@ -91,6 +79,60 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass
+class _Latency:
+    """One route's latency histogram: counts per bucket (the last one: above every bound)."""
+
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    total: float = 0.0
+
+
+class _RequestCollector:
+    """Requests by (route, method, status) and latency by route, counted on the event loop
+    (so without locks) and exposed as a counter and a histogram when scraped."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._latency: dict[str, _Latency] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        latency = self._latency.get(route)
+        if latency is None:
+            latency = self._latency[route] = _Latency()
+        # A bucket counts the answers up to and including its bound ("le").
+        latency.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        latency.total += seconds
+
+    def describe(self) -> list[Metric]:
+        return []  # series are known only when collected
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "expertconnect_http_requests",
+            "HTTP requests answered, by route pattern, method and status",
+            labels=["route", "method", "status"],
+        )
+        for (route, method, status), count in self._counts.items():
+            requests.add_metric([route, method, str(status)], count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "expertconnect_http_request_duration_seconds",
+            "Time from a request's first byte to its answer, by route pattern",
+            labels=["route"],
+        )
+        for route, histogram in self._latency.items():
+            cumulative, buckets = 0, []
+            for bound, count in zip(
+                (*LATENCY_BUCKETS, float("inf")), histogram.buckets, strict=True
+            ):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))
+            latency.add_metric([route], buckets, histogram.total)
+        yield latency
 
 
 class _StateCollector:
