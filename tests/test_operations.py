@@ -214,8 +214,12 @@ def test_every_answer_carries_a_request_id(server, make_user):
         fetch(server.url, "GET", "/ws/", headers=WS_UPGRADE),  # a refused handshake: 401
         fetch(server.url, "GET", f"/ws/?token={user.token}", headers=WS_UPGRADE),  # 101
         fetch(server.url, "GET", "/metrics"),
+        fetch(server.url, "GET", "/"),  # the web client
+        fetch(server.url, "GET", "/api/docs/"),
+        fetch(server.url, "GET", "/static/nothing.js"),  # 404 of the static files
     ]
-    assert [status for status, _, _ in answers] == [200, 200, 401, 404, 405, 401, 101, 200]
+    statuses = [status for status, _, _ in answers]
+    assert statuses == [200, 200, 401, 404, 405, 401, 101, 200, 200, 200, 404]
     ids = [headers["X-Request-ID"] for _, headers, _ in answers]
     assert all(GENERATED_ID.fullmatch(i) for i in ids), ids
     assert len(set(ids)) == len(ids)
@@ -240,6 +244,11 @@ def test_a_request_id_is_on_its_log_lines_and_4xx_are_logged_at_info(server):
     assert fetch(server.url, "GET", "/ws/", headers={**WS_UPGRADE, "X-Request-ID": rid})[0] == 401
     [line] = log_lines_with(server, rid)
     assert f" INFO tornado.access [{rid}]: 401 GET /ws/ " in line
+    # The web client's pages are requests like the others (their log line once raised).
+    rid = f"trace-{uuid.uuid4().hex}"
+    assert fetch(server.url, "GET", "/", headers={"X-Request-ID": rid})[0] == 200
+    [line] = log_lines_with(server, rid)
+    assert f" INFO tornado.access [{rid}]: 200 GET / " in line
 
 
 def test_json_logs_are_one_object_a_line_with_the_request_fields(start_server):

@@ -11,7 +11,7 @@ from typing import Any
 import tornado.web
 
 from expertconnect import wire
-from expertconnect.observability import log_failure
+from expertconnect.observability import RequestContextHandler, log_failure
 from expertconnect.services import Services
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -43,7 +43,7 @@ def content_security_policy(host: str) -> str:
     )
 
 
-class StaticHandler(tornado.web.StaticFileHandler):
+class StaticHandler(RequestContextHandler, tornado.web.StaticFileHandler):
     """Files under expertconnect/static/; GET and HEAD only, no token, no rate limit."""
 
     # Tornado calls initialize() with the route's arguments, so each handler names its own
@@ -53,6 +53,7 @@ class StaticHandler(tornado.web.StaticFileHandler):
         super().initialize(path=str(STATIC_DIR))
 
     def set_default_headers(self) -> None:
+        self.set_header("X-Request-ID", self.request_id)
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "no-referrer")
         self.set_header("Content-Security-Policy", content_security_policy(self.request.host or ""))
