@@ -72,6 +72,9 @@ def server(database_dsn, tmp_path_factory):
     ).start()
     yield proc
     proc.stop()
+    # Every answer of the whole run was a planned one: a traceback in the shared server's log
+    # is a failure no single test saw (a handler that raised while logging, say).
+    assert "Traceback" not in proc.log_text(), proc.log_text()[-5000:]
 
 
 @pytest.fixture
