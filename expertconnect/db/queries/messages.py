@@ -59,7 +59,8 @@ async def insert_message(
     names the sender, whose display name only SQL knows here. Returns (message, notification,
     the three events' seqs in that order). Raises ForeignKeyViolationError for an unknown
     receiver, CheckViolationError for a message to oneself, UniqueViolationError for a
-    client_msg_id the sender has used before."""
+    client_msg_id the sender has used before. Both parties' conversations rows follow by
+    trigger (0011)."""
     row = await conn.fetchrow(
         f"""WITH m AS (
                 INSERT INTO messages (sender_id, receiver_id, content, client_msg_id)
@@ -194,7 +195,8 @@ async def list_conversation_json(
 
 async def update_read_from(conn: Executor, receiver_id: int, sender_id: int) -> Row:
     """Mark every unread message from sender to receiver as read.
-    Returns {"marked": how many, "up_to_id": the largest id marked, or None}."""
+    Returns {"marked": how many, "up_to_id": the largest id marked, or None}. The receiver's
+    unread count in conversations follows at commit (trigger messages_count_read, 0011)."""
     row = await conn.fetchrow(
         """WITH u AS (
                UPDATE messages SET is_read = true
@@ -211,32 +213,23 @@ async def list_conversations_json(conn: Executor, user_id: int, *, limit: int) -
     """One item per person the user has exchanged messages with, most recent exchange first,
     as a JSON array: {"user_id", "user_name", "last_message", "unread_count"}.
 
-    One pass over the user's messages finds each peer's newest message id and the number of
-    messages that peer sent unread: the sent side is an index-only range of
-    messages_sender_receiver_id_idx, the received side a range of messages_receiver_id_id_idx.
-    Only the `limit` newest conversations are then joined to their last message (by primary
-    key) and to the users. The cost grows with the user's message count, not the table's."""
+    The conversations table (0011) holds each peer's newest message id and unread count,
+    kept by triggers on messages; its (user_id, last_message_id DESC) index gives the `limit`
+    newest, which alone are joined to their last message (by primary key) and to the users.
+    The cost grows with the page, not with the user's history."""
     return await conn.fetchval(
-        f"""WITH peers AS (
-                SELECT peer_id, max(id) AS last_id,
-                       count(*) FILTER (WHERE unread) AS unread_count
-                FROM (SELECT receiver_id AS peer_id, id, false AS unread
-                      FROM messages WHERE sender_id = $1
-                      UNION ALL
-                      SELECT sender_id, id, NOT is_read
-                      FROM messages WHERE receiver_id = $1) mine
-                GROUP BY peer_id
-                ORDER BY last_id DESC
-                LIMIT $2)
-            SELECT {json_array(order_by="p.last_id DESC")}
-            FROM peers p
-            JOIN users o ON o.id = p.peer_id
-            JOIN messages m ON m.id = p.last_id
+        f"""SELECT {json_array(order_by="c.last_message_id DESC")}
+            FROM (SELECT peer_id, last_message_id, unread_count FROM conversations
+                  WHERE user_id = $1
+                  ORDER BY last_message_id DESC
+                  LIMIT $2) c
+            JOIN users o ON o.id = c.peer_id
+            JOIN messages m ON m.id = c.last_message_id
             JOIN users s ON s.id = m.sender_id JOIN users r ON r.id = m.receiver_id
             CROSS JOIN LATERAL (SELECT {_MESSAGE_WIRE_FIELDS}) last_message
             CROSS JOIN LATERAL (
-                SELECT p.peer_id AS user_id, user_display_name(o) AS user_name,
-                       row_to_json(last_message) AS last_message, p.unread_count) w""",
+                SELECT c.peer_id AS user_id, user_display_name(o) AS user_name,
+                       row_to_json(last_message) AS last_message, c.unread_count) w""",
         user_id,
         limit,
     )
