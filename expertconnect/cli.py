@@ -30,6 +30,7 @@ import yaml
 
 from expertconnect import __version__, demo, migrate
 from expertconnect.config import ENV_CONFIG, Config, ConfigError, load_config
+from expertconnect.db.queries import health as health_q
 from expertconnect.localdb import (
     LocalDatabaseError,
     cluster_dir,
@@ -260,11 +261,7 @@ def _run_backup(config: Config, file: Path) -> int:
 async def _database_has_tables(dsn: str) -> bool:
     conn = await asyncpg.connect(dsn)
     try:
-        return bool(
-            await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public')"
-            )
-        )
+        return await health_q.exists_any_table(conn)
     finally:
         await conn.close()
 

@@ -93,7 +93,7 @@ class _CountedConnection(tornado.httputil.HTTPConnection):
         self._conn = conn
         self._on_finish = on_finish
 
-    # HTTPConnection's interface, delegated (its own methods only raise NotImplementedError).
+    # HTTPConnection's interface, delegated to the real connection (the base class is abstract).
     def write_headers(
         self,
         start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,

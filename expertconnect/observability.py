@@ -94,6 +94,14 @@ class RequestContextHandler(tornado.web.RequestHandler):
         _current.set(self.request_context)
         await super()._execute(transforms, *args, **kwargs)
 
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        log_failure(self, typ, value, tb)
+
 
 def log_failure(
     handler: tornado.web.RequestHandler,

@@ -30,6 +30,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from expertconnect import migrate  # noqa: E402
 from expertconnect.localdb import (  # noqa: E402
     PG_USER,
     ensure_database,
@@ -67,6 +68,20 @@ def create_database(admin: str, prefix: str = "expertconnect_test") -> str:
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     run_blocking(ensure_database(admin, name))
     return with_database(admin, name)
+
+
+def migrations_around(tmp_path: Path, migration: str) -> tuple[Path, Path]:
+    """Two copies of the shipped migrations for a test of one of them on a database with data:
+    every file before `migration`, and the same with it (later ones play no part)."""
+    before, through = tmp_path / "before", tmp_path / "through"
+    before.mkdir()
+    through.mkdir()
+    for m in migrate.discover():
+        if m.name < migration:
+            shutil.copy(migrate.MIGRATIONS_DIR / m.name, before / m.name)
+        if m.name <= migration:
+            shutil.copy(migrate.MIGRATIONS_DIR / m.name, through / m.name)
+    return before, through
 
 
 def drop_database(admin: str, dsn: str) -> None:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import shutil
 import threading
 import uuid
 
 import asyncpg
-from helpers import admin_dsn, with_database
+from helpers import admin_dsn, migrations_around, with_database
 
 from expertconnect import migrate
 from expertconnect.localdb import ensure_database
@@ -166,15 +165,7 @@ def test_deleting_messages_and_a_user_recounts_or_removes_their_rows(api, make_u
 
 
 def test_existing_messages_are_backfilled_and_counted_from_then_on(tmp_path):
-    # The schema just before this migration, and the same with it (later ones play no part).
-    before, through = tmp_path / "before", tmp_path / "through"
-    before.mkdir()
-    through.mkdir()
-    for m in migrate.discover():
-        if m.name < MIGRATION:
-            shutil.copy(migrate.MIGRATIONS_DIR / m.name, before / m.name)
-        if m.name <= MIGRATION:
-            shutil.copy(migrate.MIGRATIONS_DIR / m.name, through / m.name)
+    before, through = migrations_around(tmp_path, MIGRATION)
     admin = admin_dsn()
     name = f"expertconnect_migration_{uuid.uuid4().hex[:8]}"
 

@@ -5,11 +5,10 @@ email, each newer one is kept apart and reported)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 
 import asyncpg
-from helpers import admin_dsn, with_database
+from helpers import admin_dsn, migrations_around, with_database
 
 from expertconnect import migrate
 from expertconnect.localdb import ensure_database
@@ -30,15 +29,7 @@ async def _users(conn, *pairs: tuple[str, str]) -> list[int]:
 
 
 def test_existing_rows_are_backfilled_and_look_alike_emails_kept_apart(tmp_path):
-    # The schema just before this migration, and the same with it (later ones play no part).
-    before, through = tmp_path / "before", tmp_path / "through"
-    before.mkdir()
-    through.mkdir()
-    for m in migrate.discover():
-        if m.name < MIGRATION:
-            shutil.copy(migrate.MIGRATIONS_DIR / m.name, before / m.name)
-        if m.name <= MIGRATION:
-            shutil.copy(migrate.MIGRATIONS_DIR / m.name, through / m.name)
+    before, through = migrations_around(tmp_path, MIGRATION)
     admin = admin_dsn()
     name = f"expertconnect_migration_{uuid.uuid4().hex[:8]}"
 

@@ -7,7 +7,6 @@ import contextlib
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Hashable, Iterator
-from types import TracebackType
 from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlencode
 
@@ -35,7 +34,7 @@ from expertconnect.errors import (
     as_api_error,
 )
 from expertconnect.ids import parse_id
-from expertconnect.observability import RequestContextHandler, log_failure, route_label
+from expertconnect.observability import RequestContextHandler, route_label
 from expertconnect.ratelimit import TokenBucketLimiter
 from expertconnect.services import IPNetwork, Services
 from expertconnect.validation import Form
@@ -379,14 +378,6 @@ class BaseHandler(RequestContextHandler):
             for m in REST_METHODS
             if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())
         ]
-
-    def log_exception(
-        self,
-        typ: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        log_failure(self, typ, value, tb)
 
 
 class NotFoundHandler(BaseHandler):

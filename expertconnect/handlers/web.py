@@ -5,13 +5,12 @@ with a Content-Security-Policy that lets a page load and connect only to this se
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import tornado.web
 
 from expertconnect import wire
-from expertconnect.observability import RequestContextHandler, log_failure
+from expertconnect.observability import RequestContextHandler
 from expertconnect.services import Services
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -72,14 +71,6 @@ class StaticHandler(RequestContextHandler, tornado.web.StaticFileHandler):
             body = {"error": "Method not allowed"}
             self.set_header("Allow", "GET, HEAD")
         self.finish(wire.dumps(body))
-
-    def log_exception(
-        self,
-        typ: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        log_failure(self, typ, value, tb)
 
 
 class PageHandler(StaticHandler):

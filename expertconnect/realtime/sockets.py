@@ -11,7 +11,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,7 +33,7 @@ from expertconnect.errors import (
     as_api_error,
 )
 from expertconnect.ids import parse_id
-from expertconnect.observability import RequestContextHandler, log_failure
+from expertconnect.observability import RequestContextHandler
 from expertconnect.realtime import events
 from expertconnect.realtime.events import Event
 from expertconnect.realtime.sequencer import PUSHED, REPLAYED, Sequencer
@@ -101,14 +100,6 @@ class EventSocket(tornado.websocket.WebSocketHandler, RequestContextHandler):
         if isinstance(exc, tornado.web.HTTPError) and status_code < 500 and exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message
         self.finish({"error": message})
-
-    def log_exception(
-        self,
-        typ: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        log_failure(self, typ, value, tb)
 
     def _query_text(self, name: str) -> str | None:
         """A query argument as sent (the last one if repeated), or None if absent or not

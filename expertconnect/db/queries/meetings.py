@@ -249,66 +249,52 @@ async def update_due_reminders(conn: Executor, *, minutes: int, batch: int) -> l
 
 # The lists: newest first, below the cursor, optionally of one status, as JSON pages. Each side
 # is served by its (user, id DESC) index; "both roles" is the UNION ALL of the two sides (never
-# a user is both: meetings_not_self_check), each already cut to the limit.
+# a user is both: meetings_not_self_check), each already cut to the limit. The statements are
+# built once; all take ($1 user, $2 status or NULL, $3 cursor, $4 limit).
+
+
+def _side(column: str) -> str:
+    """The meetings of one role below the cursor; `column` is requester_id or expert_id."""
+    return f"""(SELECT * FROM meetings
+                WHERE {column} = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
+                ORDER BY id DESC LIMIT $4)"""
+
+
+def _meetings_page(rows_from: str) -> str:
+    return json_page(f"SELECT {_MEETING_WIRE_FIELDS} FROM {rows_from} m {_MEETING_JOINS}")
+
+
+_AS_REQUESTER = _meetings_page(_side("requester_id"))
+_AS_EXPERT = _meetings_page(_side("expert_id"))
+_OF_PARTICIPANT = _meetings_page(
+    f"({_side('requester_id')} UNION ALL {_side('expert_id')} ORDER BY id DESC LIMIT $4)"
+)
+
+
+async def _list_page(
+    conn: Executor,
+    statement: str,
+    user_id: int,
+    status: str | None,
+    before_id: int | None,
+    limit: int,
+) -> JsonPage:
+    return await fetch_json_page(conn, statement, user_id, status, before_id or NO_CURSOR, limit)
 
 
 async def list_meetings_as_requester_json(
     conn: Executor, user_id: int, *, status: str | None, before_id: int | None, limit: int
 ) -> JsonPage:
-    return await fetch_json_page(
-        conn,
-        json_page(
-            f"""SELECT {_MEETING_WIRE_FIELDS}
-                FROM (SELECT * FROM meetings
-                      WHERE requester_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
-                      ORDER BY id DESC LIMIT $4) m
-                {_MEETING_JOINS}"""
-        ),
-        user_id,
-        status,
-        before_id or NO_CURSOR,
-        limit,
-    )
+    return await _list_page(conn, _AS_REQUESTER, user_id, status, before_id, limit)
 
 
 async def list_meetings_as_expert_json(
     conn: Executor, user_id: int, *, status: str | None, before_id: int | None, limit: int
 ) -> JsonPage:
-    return await fetch_json_page(
-        conn,
-        json_page(
-            f"""SELECT {_MEETING_WIRE_FIELDS}
-                FROM (SELECT * FROM meetings
-                      WHERE expert_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
-                      ORDER BY id DESC LIMIT $4) m
-                {_MEETING_JOINS}"""
-        ),
-        user_id,
-        status,
-        before_id or NO_CURSOR,
-        limit,
-    )
+    return await _list_page(conn, _AS_EXPERT, user_id, status, before_id, limit)
 
 
 async def list_meetings_of_participant_json(
     conn: Executor, user_id: int, *, status: str | None, before_id: int | None, limit: int
 ) -> JsonPage:
-    return await fetch_json_page(
-        conn,
-        json_page(
-            f"""SELECT {_MEETING_WIRE_FIELDS}
-                FROM ((SELECT * FROM meetings
-                       WHERE requester_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
-                       ORDER BY id DESC LIMIT $4)
-                      UNION ALL
-                      (SELECT * FROM meetings
-                       WHERE expert_id = $1 AND id < $3 AND ($2::text IS NULL OR status = $2)
-                       ORDER BY id DESC LIMIT $4)
-                      ORDER BY id DESC LIMIT $4) m
-                {_MEETING_JOINS}"""
-        ),
-        user_id,
-        status,
-        before_id or NO_CURSOR,
-        limit,
-    )
+    return await _list_page(conn, _OF_PARTICIPANT, user_id, status, before_id, limit)

@@ -44,51 +44,37 @@ async def insert_notification(
 
 # Three list functions rather than one with an optional filter: "unread" must be spelled
 # `NOT is_read` for the planner to use the partial index notifications_user_id_unread_idx.
+# The statements are built once; all take ($1 user, $2 cursor, $3 limit).
+
+
+def _notifications_page(condition: str) -> str:
+    return json_page(
+        f"""SELECT {_NOTIFICATION_WIRE_COLUMNS} FROM notifications
+            WHERE user_id = $1 {condition} AND id < $2 ORDER BY id DESC LIMIT $3"""
+    )
+
+
+_ALL = _notifications_page("")
+_UNREAD = _notifications_page("AND NOT is_read")
+_READ = _notifications_page("AND is_read")
 
 
 async def list_notifications_json(
     conn: Executor, user_id: int, *, limit: int, before_id: int | None
 ) -> JsonPage:
-    return await fetch_json_page(
-        conn,
-        json_page(
-            f"""SELECT {_NOTIFICATION_WIRE_COLUMNS} FROM notifications
-                WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"""
-        ),
-        user_id,
-        before_id or NO_CURSOR,
-        limit,
-    )
+    return await fetch_json_page(conn, _ALL, user_id, before_id or NO_CURSOR, limit)
 
 
 async def list_unread_notifications_json(
     conn: Executor, user_id: int, *, limit: int, before_id: int | None
 ) -> JsonPage:
-    return await fetch_json_page(
-        conn,
-        json_page(
-            f"""SELECT {_NOTIFICATION_WIRE_COLUMNS} FROM notifications
-                WHERE user_id = $1 AND NOT is_read AND id < $2 ORDER BY id DESC LIMIT $3"""
-        ),
-        user_id,
-        before_id or NO_CURSOR,
-        limit,
-    )
+    return await fetch_json_page(conn, _UNREAD, user_id, before_id or NO_CURSOR, limit)
 
 
 async def list_read_notifications_json(
     conn: Executor, user_id: int, *, limit: int, before_id: int | None
 ) -> JsonPage:
-    return await fetch_json_page(
-        conn,
-        json_page(
-            f"""SELECT {_NOTIFICATION_WIRE_COLUMNS} FROM notifications
-                WHERE user_id = $1 AND is_read AND id < $2 ORDER BY id DESC LIMIT $3"""
-        ),
-        user_id,
-        before_id or NO_CURSOR,
-        limit,
-    )
+    return await fetch_json_page(conn, _READ, user_id, before_id or NO_CURSOR, limit)
 
 
 async def get_notification(conn: Executor, user_id: int, notification_id: int) -> Row | None:
